@@ -46,14 +46,18 @@ class DecodeError(OdpError, ValueError):
     """Netlink attribute bytes are malformed (truncated, bad length, bad nesting)."""
 
 
-class InvalidFlow(OdpError):
+class InvalidArgument(OdpError):
+    """The kernel would refuse the request as invalid (EINVAL)."""
+
+    errno = _errno.EINVAL
+
+
+class InvalidFlow(InvalidArgument):
     """A flow key, mask or action list breaks one of the kernel's rules (EINVAL).
 
     ``rule`` is a short stable identifier of the rule (for programs), ``field``
     names the attribute or field at fault, and the message explains it in words.
     """
-
-    errno = _errno.EINVAL
 
     def __init__(self, message: str, *, rule: str = "invalid", field: str | None = None) -> None:
         self.rule = rule

@@ -215,10 +215,11 @@ class Kind(enum.Enum):
 
 
 def _coerce_ip(raw: object, kind: Kind) -> Masked:
-    if isinstance(raw, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
-        return Masked(int(raw), kind.full)
+    # Interfaces are Address subclasses: test them first.
     if isinstance(raw, (ipaddress.IPv4Interface, ipaddress.IPv6Interface)):
         return Masked(int(raw.ip), int(raw.netmask))
+    if isinstance(raw, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+        return Masked(int(raw), kind.full)
     assert isinstance(raw, (ipaddress.IPv4Network, ipaddress.IPv6Network))
     return Masked(int(raw.network_address), int(raw.netmask))
 

@@ -1,0 +1,684 @@
+"""The simulated datapath and the simulator backend: the kernel's datapath.c.
+
+``SimDatapath`` glues the pieces the way datapath.c does: a frame received on
+a vport has its key extracted (odp.sim.flow), is looked up in the flow table
+(odp.sim.flow_table), and either runs the flow's actions (odp.sim.actions)
+with the flow's stats updated, or becomes a MISS upcall.  ``SimBackend``
+implements the shared :class:`odp.datapath.Backend` commands on top, with
+the kernel's error semantics.
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from odp.actions import Actions, Userspace
+from odp.constants import DP_MAX_PORTS, OVSP_LOCAL, DpFeature
+from odp.datapath import (
+    Backend,
+    DatapathInfo,
+    DatapathStats,
+    DpRef,
+    Flow,
+    FlowCreate,
+    FlowStats,
+    MegaflowStats,
+    PortRef,
+    Upcall,
+    UpcallKind,
+    UpcallListener,
+    VportInfo,
+    VportKind,
+)
+from odp.errors import ExistsError, FieldError, InvalidArgument, InvalidFlow, NotFoundError, NotSupported
+from odp.keys import DpHash, InPort, Match, Priority, RecircId, SkbMark, Tunnel
+from odp.sim import swkey as sk
+from odp.sim.flow import extract
+from odp.sim.flow_netlink import AF_INET, flow_match, from_match, packet_match
+from odp.sim.flow_table import FlowTable, SimFlow
+from odp.sim.network import Host, check_ifname
+from odp.sim.vport import SimVport
+
+#: How deep recirculation may nest before the packet is dropped (the kernel's
+#: OVS_RECURSION_LIMIT-style guard).
+RECURSION_LIMIT = 8
+#: Upcalls queued per listener before further ones are lost (netlink ENOBUFS).
+UPCALL_QUEUE_MAX = 4096
+TCP_PROTO = 6
+
+
+@dataclass(slots=True)
+class _DpCounters:
+    hit: int = 0
+    missed: int = 0
+    lost: int = 0
+
+
+def tunnel_key_bits(tun: Any) -> int:
+    """Swkey metadata bits for a received packet's tunnel info (TunnelInfo)."""
+    values = {
+        "tun_proto": AF_INET,
+        "tun_id": tun.tun_id,
+        "tun_ipv4_src": tun.ipv4_src,
+        "tun_ipv4_dst": tun.ipv4_dst,
+        "tun_tos": tun.tos,
+        "tun_ttl": tun.ttl,
+        "tun_tp_src": tun.tp_src,
+        "tun_tp_dst": tun.tp_dst,
+        "tun_flags": tun.flags,
+        "tun_gbp": getattr(tun, "gbp", 0),
+    }
+    return sk.build(values)
+
+
+def tunnel_info_from_attr(t: Tunnel) -> Any:
+    """TunnelInfo from a set(tunnel(...)) attribute."""
+    from odp.sim.actions import TunnelInfo
+
+    return TunnelInfo(
+        tun_id=t.tun_id.value,
+        ipv4_src=t.ipv4_src.value,
+        ipv4_dst=t.ipv4_dst.value,
+        ipv6_src=t.ipv6_src.value,
+        ipv6_dst=t.ipv6_dst.value,
+        tos=t.tos.value,
+        ttl=t.ttl.value,
+        tp_src=t.tp_src.value,
+        tp_dst=t.tp_dst.value,
+        flags=t.flags.value,
+        gbp=t.vxlan_gbp.value,
+    )
+
+
+class SimDatapath:
+    """One simulated datapath on a host."""
+
+    def __init__(self, host: Host, name: str, ifindex: int, features: int, upcall_pid: int) -> None:
+        self.host = host
+        self.name = name
+        self.ifindex = ifindex
+        self.features = features
+        self.masks_cache_size = 256
+        self.table = FlowTable()
+        self.vports: dict[int, SimVport] = {}
+        self.counters = _DpCounters()
+        self.listeners: list[SimUpcallListener] = []
+        self.random = random.Random(host.seed)
+        self.meters: dict[int, Any] = {}
+        self._depth = 0
+
+    # -- vports ---------------------------------------------------------------
+    def vport_by_ref(self, port: PortRef) -> SimVport:
+        if isinstance(port, int):
+            vp = self.vports.get(port)
+        else:
+            vp = next((v for v in self.vports.values() if v.name == port), None)
+        if vp is None:
+            raise NotFoundError(f"datapath {self.name} has no vport {port!r}")
+        return vp
+
+    # -- packet path ----------------------------------------------------------
+    def receive(self, port_no: int, frame: bytes, tunnel: Any = None) -> None:
+        """A frame arrives on vport ``port_no`` (ovs_vport_receive)."""
+        vport = self.vports.get(port_no)
+        if vport is None:
+            return
+        vport.counters.rx_packets += 1
+        vport.counters.rx_bytes += len(frame)
+        meta = sk.put(0, "in_port", port_no)
+        if tunnel is not None:
+            meta |= tunnel_key_bits(tunnel)
+        ext = extract(frame, meta)
+        if ext is None:
+            return  # shorter than an Ethernet header: dropped silently
+        self.process(frame, ext.key, tunnel)
+
+    def process(self, frame: bytes, key: int, tunnel: Any = None) -> None:
+        """ovs_dp_process_packet: lookup, then actions or a MISS upcall."""
+        flow = self.table.lookup(key)
+        if flow is None:
+            self.counters.missed += 1
+            self.upcall(UpcallKind.MISS, frame, key, port_no=sk.get(key, "in_port"))
+            return
+        self.counters.hit += 1
+        flow.packets += 1
+        flow.bytes += len(frame)
+        flow.used = self.host.clock()
+        if sk.get(key, "eth_type") in (0x0800, 0x86DD) and sk.get(key, "ip_proto") == TCP_PROTO:
+            flow.tcp_flags |= sk.get(key, "tcp_flags")
+        self.run_actions(frame, key, flow.actions, tunnel)
+
+    def run_actions(self, frame: bytes, key: int, actions: Actions, tunnel: Any = None) -> None:
+        from odp.sim.actions import execute_actions
+
+        if self._depth >= RECURSION_LIMIT:
+            return
+        self._depth += 1
+        try:
+            execute_actions(_Context(self), frame, key, actions, tunnel=tunnel)
+        finally:
+            self._depth -= 1
+
+    def upcall(
+        self,
+        kind: UpcallKind,
+        frame: bytes,
+        key: int,
+        *,
+        port_no: int,
+        userdata: bytes | None = None,
+        pid: int | None = None,
+        actions: Actions | None = None,
+    ) -> None:
+        if pid is None:
+            vport = self.vports.get(port_no)
+            pids = vport.upcall_pids if vport is not None else (0,)
+            if len(pids) > 1 and self.features & DpFeature.VPORT_PIDS:
+                pid = pids[zlib.crc32(frame[:64]) % len(pids)]
+            else:
+                pid = pids[0] if pids else 0
+        listener = self.host_listener(pid)
+        if listener is None:
+            self.counters.lost += 1
+            return
+        upcall = Upcall(
+            kind=kind,
+            dp_ifindex=self.ifindex,
+            packet=frame,
+            key=packet_match(key),
+            userdata=userdata,
+            actions=actions,
+            pid=pid,
+        )
+        if not listener.deliver(upcall):
+            self.counters.lost += 1
+
+    def host_listener(self, pid: int) -> SimUpcallListener | None:
+        if pid == 0:
+            return None
+        return _LISTENERS.get((self.host.id, pid))
+
+    def output(self, port_no: int, frame: bytes, tunnel: Any) -> None:
+        vport = self.vports.get(port_no)
+        if vport is None:
+            return  # the kernel silently drops output to a missing port
+        if vport.kind in (VportKind.NETDEV, VportKind.INTERNAL):
+            vport.counters.tx_packets += 1
+            vport.counters.tx_bytes += len(frame)
+            vport.interface.sent.append(frame)
+        elif vport.kind == VportKind.VXLAN:
+            self._output_vxlan(vport, frame, tunnel)
+        else:
+            raise NotSupported(f"the simulator does not send traffic through {vport.kind.value} vports yet")
+
+    def _output_vxlan(self, vport: SimVport, frame: bytes, tunnel: Any) -> None:
+        from odp.sim.vport_vxlan import encapsulate
+
+        if tunnel is None or not tunnel.ipv4_dst:
+            vport.counters.tx_errors += 1
+            return  # no tunnel metadata: the kernel drops
+        outer = encapsulate(
+            frame,
+            tunnel,
+            vport_dst_port=vport.dst_port or 4789,
+            src_mac=self.host.mac,
+            dst_mac=self.host.neighbors.get(tunnel.ipv4_dst, 0xFFFFFFFFFFFF),
+            src_ip=self.host.ip or 0,
+        )
+        if outer is None:
+            vport.counters.tx_errors += 1
+            return
+        vport.counters.tx_packets += 1
+        vport.counters.tx_bytes += len(frame)
+        self.host.send_underlay(outer, tunnel.ipv4_dst)
+
+    def receive_underlay(self, frame: bytes) -> bool:
+        """Offer an outer frame to this datapath's VXLAN vports.  True if consumed."""
+        from odp.sim.vport_vxlan import decapsulate
+
+        for vport in list(self.vports.values()):
+            if vport.kind != VportKind.VXLAN:
+                continue
+            result = decapsulate(
+                frame,
+                local_ips={self.host.ip or 0},
+                vport_dst_port=vport.dst_port or 4789,
+                vxlan_mac=vport.interface.mac,
+            )
+            if result is None:
+                continue
+            if isinstance(result, tuple):
+                inner, tun = result
+                self.receive(vport.port_no, inner, tun)
+            else:
+                vport.counters.rx_dropped += 1
+            return True
+        return False
+
+
+class _Context:
+    """The ActionContext the action executor calls back into."""
+
+    __slots__ = ("dp",)
+
+    def __init__(self, dp: SimDatapath) -> None:
+        self.dp = dp
+
+    def output(self, port_no: int, frame: bytes, tunnel: Any) -> None:
+        self.dp.output(port_no, frame, tunnel)
+
+    def upcall_action(self, frame: bytes, key: int, action: Userspace, tunnel: Any = None) -> None:
+        self.dp.upcall(
+            UpcallKind.ACTION,
+            frame,
+            key,
+            port_no=sk.get(key, "in_port"),
+            userdata=action.userdata,
+            pid=action.pid,
+        )
+
+    def recirculate(self, frame: bytes, key: int, tunnel: Any = None) -> None:
+        self.dp.process(frame, key, tunnel)
+
+    def meter(self, meter_id: int, frame_len: int) -> bool:
+        return True  # a meter that does not exist lets packets through
+
+    def random(self) -> float:
+        return self.dp.random.random()
+
+    def ct(self, *args: object, **kwargs: object) -> Any:
+        raise NotSupported("conntrack (ct) is not supported by the simulator")
+
+
+# Listeners by (host id, pid): the simulated netlink port ids.
+_LISTENERS: dict[tuple[int, int], SimUpcallListener] = {}
+
+
+class SimUpcallListener(UpcallListener):
+    def __init__(self, backend: SimBackend, dp: SimDatapath) -> None:
+        self.backend = backend
+        self.dp = dp
+        self.pid = dp.host.new_pid()
+        self._queue: deque[Upcall] = deque()
+        self._lost = 0
+        self._closed = False
+        _LISTENERS[(dp.host.id, self.pid)] = self
+        dp.listeners.append(self)
+        for vport in dp.vports.values():
+            vport.upcall_pids = (self.pid,)
+
+    def deliver(self, upcall: Upcall) -> bool:
+        if len(self._queue) >= UPCALL_QUEUE_MAX:
+            self._lost += 1
+            return False
+        self._queue.append(upcall)
+        return True
+
+    def vport_added(self, vport: SimVport) -> None:
+        vport.upcall_pids = (self.pid,)
+
+    def receive(self, timeout: float | None = 0.0, max_count: int | None = None) -> list[Upcall]:
+        # The simulator is synchronous: everything that will arrive is here.
+        out: list[Upcall] = []
+        while self._queue and (max_count is None or len(out) < max_count):
+            out.append(self._queue.popleft())
+        return out
+
+    @property
+    def lost(self) -> int:
+        return self._lost
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        _LISTENERS.pop((self.dp.host.id, self.pid), None)
+        if self in self.dp.listeners:
+            self.dp.listeners.remove(self)
+        for vport in self.dp.vports.values():
+            if vport.upcall_pids == (self.pid,):
+                vport.upcall_pids = (0,)
+
+
+class SimBackend(Backend):
+    """The simulator: the shared Backend API over in-memory datapaths on a Host."""
+
+    name = "sim"
+
+    def __init__(self, host: Host | None = None) -> None:
+        self.host = host if host is not None else Host("sim")
+
+    # -- helpers --------------------------------------------------------------
+    def _dp(self, dp: DpRef) -> SimDatapath:
+        if isinstance(dp, int):
+            found = next((d for d in self.host.datapaths.values() if d.ifindex == dp), None)
+        else:
+            found = self.host.datapaths.get(dp)
+        if found is None:
+            raise NotFoundError(f"no datapath {dp!r}")
+        return found
+
+    def _dp_info(self, d: SimDatapath) -> DatapathInfo:
+        return DatapathInfo(
+            name=d.name,
+            ifindex=d.ifindex,
+            stats=DatapathStats(d.counters.hit, d.counters.missed, d.counters.lost, len(d.table)),
+            megaflow=MegaflowStats(d.table.stats.mask_hit, d.table.mask_count, d.table.stats.cache_hit),
+            features=d.features,
+            masks_cache_size=d.masks_cache_size,
+        )
+
+    # -- datapaths ------------------------------------------------------------
+    def dp_new(self, name: str, *, features: int = 0, upcall_pid: int = 0) -> DatapathInfo:
+        check_ifname(name, "datapath")
+        if name in self.host.datapaths or name in self.host.interfaces:
+            raise ExistsError(f"datapath {name!r} already exists" if name in self.host.datapaths
+                              else f"a network device named {name!r} already exists")
+        known = int(DpFeature.UNALIGNED | DpFeature.VPORT_PIDS | DpFeature.TC_RECIRC_SHARING
+                    | DpFeature.DISPATCH_UPCALL_PER_CPU)
+        if features & ~known:
+            raise FieldError(f"unknown datapath feature bits {features & ~known:#x}")
+        iface = self.host.add_interface(name, owned_by_vport=True)
+        d = SimDatapath(self.host, name, iface.ifindex, features, upcall_pid)
+        local = SimVport(OVSP_LOCAL, name, VportKind.INTERNAL, iface, upcall_pids=(upcall_pid,))
+        iface.attached = (d, OVSP_LOCAL)
+        d.vports[OVSP_LOCAL] = local
+        self.host.datapaths[name] = d
+        return self._dp_info(d)
+
+    def dp_get(self, dp: DpRef) -> DatapathInfo:
+        return self._dp_info(self._dp(dp))
+
+    def dp_list(self) -> list[DatapathInfo]:
+        return [self._dp_info(d) for d in self.host.datapaths.values()]
+
+    def dp_del(self, dp: DpRef) -> None:
+        d = self._dp(dp)
+        for vport in list(d.vports.values()):
+            self._detach(d, vport)
+        for listener in list(d.listeners):
+            listener.close()
+        d.table.flush()
+        del self.host.datapaths[d.name]
+
+    def dp_set(
+        self,
+        dp: DpRef,
+        *,
+        features: int | None = None,
+        upcall_pid: int | None = None,
+        masks_cache_size: int | None = None,
+    ) -> DatapathInfo:
+        d = self._dp(dp)
+        if masks_cache_size is not None and (masks_cache_size & (masks_cache_size - 1)) != 0:
+            raise InvalidArgument(f"masks cache size {masks_cache_size} must be 0 or a power of two")
+        if features is not None:
+            d.features = features
+        if upcall_pid is not None:
+            d.vports[OVSP_LOCAL].upcall_pids = (upcall_pid,)
+        if masks_cache_size is not None:
+            d.masks_cache_size = masks_cache_size
+        return self._dp_info(d)
+
+    # -- vports ---------------------------------------------------------------
+    def vport_new(
+        self,
+        dp: DpRef,
+        name: str,
+        kind: VportKind,
+        *,
+        port_no: int | None = None,
+        dst_port: int | None = None,
+        upcall_pids: tuple[int, ...] = (0,),
+    ) -> VportInfo:
+        d = self._dp(dp)
+        kind = VportKind.parse(kind)
+        check_ifname(name, "vport")
+        if kind in (VportKind.VXLAN, VportKind.GENEVE):
+            if dst_port is None:
+                raise InvalidArgument(f"a {kind.value} vport needs a UDP destination port (dst_port)")
+            if not 0 <= dst_port <= 0xFFFF:
+                raise FieldError(f"UDP port {dst_port} is out of range 0..65535")
+            for other in self.host.datapaths.values():
+                for v in other.vports.values():
+                    if v.kind == kind and v.dst_port == dst_port:
+                        raise ExistsError(f"UDP port {dst_port} is already used by {kind.value} vport {v.name!r}")
+        elif dst_port is not None and kind != VportKind.GRE:
+            raise FieldError(f"a {kind.value} vport takes no UDP port")
+        if port_no is not None:
+            if not 0 < port_no < DP_MAX_PORTS:
+                raise FieldError(f"port number {port_no} is out of range 1..{DP_MAX_PORTS - 1}")
+            if port_no in d.vports:
+                raise ExistsError(f"datapath {d.name} already has a port {port_no}")
+        else:
+            port_no = next(n for n in range(1, DP_MAX_PORTS) if n not in d.vports)
+        if kind == VportKind.NETDEV:
+            iface = self.host.interfaces.get(name)
+            if iface is None:
+                raise NotFoundError(f"no network device named {name!r} (create it first)")
+            if iface.attached is not None:
+                raise ExistsError(f"network device {name!r} is already attached to a datapath")
+        else:
+            if name in self.host.interfaces:
+                raise ExistsError(f"a network device named {name!r} already exists")
+            iface = self.host.add_interface(name, owned_by_vport=True)
+        vport = SimVport(port_no, name, kind, iface, upcall_pids=tuple(upcall_pids) or (0,), dst_port=dst_port)
+        iface.attached = (d, port_no)
+        d.vports[port_no] = vport
+        for listener in d.listeners:
+            listener.vport_added(vport)
+        return vport.info(d.ifindex)
+
+    def vport_get(self, dp: DpRef, port: PortRef) -> VportInfo:
+        d = self._dp(dp)
+        return d.vport_by_ref(port).info(d.ifindex)
+
+    def vport_list(self, dp: DpRef) -> list[VportInfo]:
+        d = self._dp(dp)
+        return [v.info(d.ifindex) for v in sorted(d.vports.values(), key=lambda v: v.port_no)]
+
+    def vport_del(self, dp: DpRef, port: PortRef) -> VportInfo:
+        d = self._dp(dp)
+        vport = d.vport_by_ref(port)
+        if vport.port_no == OVSP_LOCAL:
+            raise InvalidArgument("the datapath's local port 0 cannot be deleted (delete the datapath instead)")
+        info = vport.info(d.ifindex)
+        self._detach(d, vport)
+        return info
+
+    def _detach(self, d: SimDatapath, vport: SimVport) -> None:
+        vport.interface.attached = None
+        if vport.interface.owned_by_vport:
+            self.host.remove_interface(vport.interface.name)
+        d.vports.pop(vport.port_no, None)
+
+    def vport_set_upcall_pids(self, dp: DpRef, port: PortRef, pids: tuple[int, ...]) -> VportInfo:
+        d = self._dp(dp)
+        vport = d.vport_by_ref(port)
+        if not pids:
+            raise FieldError("upcall pids: at least one pid (0 disables upcalls)")
+        vport.upcall_pids = tuple(pids)
+        return vport.info(d.ifindex)
+
+    # -- flows ----------------------------------------------------------------
+    def _compile(self, match: Match) -> Any:
+        from odp.validate import validate_match
+
+        validate_match(match)
+        return from_match(match)
+
+    def _flow(self, f: SimFlow, ufid_flags: int = 0) -> Flow:
+        omit_key = f.ufid is not None and ufid_flags & 1
+        omit_mask = f.ufid is not None and ufid_flags & 2
+        omit_actions = f.ufid is not None and ufid_flags & 4
+        match: Match | None = None
+        if not omit_key:
+            full = flow_match(f.unmasked_key, f.sw, masked_key=f.ufid is not None)
+            match = Match(*full.attrs) if omit_mask else full
+        return Flow(
+            match=match,
+            actions=None if omit_actions else f.actions,
+            ufid=f.ufid,
+            stats=FlowStats(f.packets, f.bytes),
+            used=f.used,
+            tcp_flags=f.tcp_flags,
+        )
+
+    def flow_new(
+        self,
+        dp: DpRef,
+        match: Match,
+        actions: Actions,
+        *,
+        ufid: bytes | None = None,
+        create: FlowCreate = FlowCreate.EXCLUSIVE,
+    ) -> Flow:
+        from odp.validate import validate_actions
+
+        d = self._dp(dp)
+        _check_ufid(ufid)
+        sw = self._compile(match)
+        validate_actions(actions, match)
+        existing: SimFlow | None = None
+        if ufid is not None:
+            existing = d.table.find_ufid(ufid)
+        if existing is None:
+            existing = _peek(d.table, sw.key)
+        if existing is None:
+            flow = SimFlow(sw=sw, unmasked_key=sw.key, match=match, actions=actions, ufid=ufid)
+            d.table.insert(flow)
+            return self._flow(flow)
+        if create == FlowCreate.EXCLUSIVE:
+            raise ExistsError("a flow matching this key already exists (use replace/modify to change its actions)")
+        same = (
+            existing.sw.masked_key == sw.masked_key and existing.sw.mask == sw.mask
+            if existing.ufid is not None
+            else existing.unmasked_key == sw.key
+        )
+        if not same:
+            target = d.table.find_exact(sw.key) if existing.ufid is None else None
+            if target is None:
+                raise NotFoundError("an overlapping flow with a different key exists; the flow was not replaced")
+            existing = target
+        existing.actions = actions
+        return self._flow(existing)
+
+    def _find(self, d: SimDatapath, match: Match | None, ufid: bytes | None) -> SimFlow:
+        if ufid is not None:
+            _check_ufid(ufid)
+            flow = d.table.find_ufid(ufid)
+            if flow is None:
+                raise NotFoundError(f"no flow with ufid {ufid.hex()}")
+            return flow
+        if match is None:
+            raise InvalidFlow("a flow key or a ufid is needed", rule="missing-key")
+        sw = self._compile(match)
+        flow = d.table.find_exact(sw.key)
+        if flow is None:
+            raise NotFoundError(f"no flow with key {match}")
+        return flow
+
+    def flow_set(
+        self,
+        dp: DpRef,
+        *,
+        match: Match | None = None,
+        ufid: bytes | None = None,
+        actions: Actions | None = None,
+        clear_stats: bool = False,
+    ) -> Flow:
+        from odp.validate import validate_actions
+
+        d = self._dp(dp)
+        flow = self._find(d, match, ufid)
+        if actions is not None:
+            validate_actions(actions, match if match is not None else flow.match)
+            flow.actions = actions
+        if clear_stats:
+            flow.clear_stats()
+        return self._flow(flow)
+
+    def flow_get(
+        self, dp: DpRef, *, match: Match | None = None, ufid: bytes | None = None, ufid_flags: int = 0
+    ) -> Flow:
+        d = self._dp(dp)
+        return self._flow(self._find(d, match, ufid), ufid_flags)
+
+    def flow_del(self, dp: DpRef, *, match: Match | None = None, ufid: bytes | None = None) -> Flow:
+        d = self._dp(dp)
+        if match is None and ufid is None:
+            d.table.flush()
+            return Flow(match=None, actions=None)
+        flow = self._find(d, match, ufid)
+        d.table.remove(flow)
+        return self._flow(flow)
+
+    def flow_flush(self, dp: DpRef) -> None:
+        self._dp(dp).table.flush()
+
+    def flow_dump(self, dp: DpRef, *, ufid_flags: int = 0) -> Iterator[Flow]:
+        d = self._dp(dp)
+        for f in d.table.flows():
+            yield self._flow(f, ufid_flags)
+
+    # -- packets --------------------------------------------------------------
+    def packet_execute(
+        self, dp: DpRef, packet: bytes, actions: Actions, *, key: Match | None = None, mru: int | None = None
+    ) -> None:
+        from odp.validate import validate_actions
+
+        d = self._dp(dp)
+        if len(packet) < 14:
+            raise InvalidArgument(f"packet of {len(packet)} bytes is shorter than an Ethernet header (14 bytes)")
+        meta = 0
+        tunnel: Any = None
+        in_port = OVSP_LOCAL
+        if key is not None:
+            for attr in key.attrs:
+                if isinstance(attr, InPort):
+                    in_port = attr.port.value
+                elif isinstance(attr, Priority):
+                    meta = sk.put(meta, "priority", attr.value.value)
+                elif isinstance(attr, SkbMark):
+                    meta = sk.put(meta, "skb_mark", attr.value.value)
+                elif isinstance(attr, RecircId):
+                    meta = sk.put(meta, "recirc_id", attr.value.value)
+                elif isinstance(attr, DpHash):
+                    meta = sk.put(meta, "dp_hash", attr.value.value)
+                elif isinstance(attr, Tunnel):
+                    tunnel = tunnel_info_from_attr(attr)
+                    meta |= tunnel_key_bits(tunnel)
+        if in_port >= DP_MAX_PORTS:
+            raise InvalidFlow(f"in_port {in_port} exceeds the maximum port {DP_MAX_PORTS - 1}", rule="in-port-range")
+        if in_port not in d.vports:
+            in_port = OVSP_LOCAL
+        meta = sk.put(meta, "in_port", in_port)
+        ext = extract(packet, meta)
+        if ext is None:
+            raise InvalidArgument("packet is shorter than an Ethernet header (14 bytes)")
+        validate_actions(actions, packet_match(ext.key))
+        d.run_actions(packet, ext.key, actions, tunnel)
+
+    def upcall_listener(self, dp: DpRef) -> UpcallListener:
+        return SimUpcallListener(self, self._dp(dp))
+
+
+def _peek(table: FlowTable, key: int) -> SimFlow | None:
+    """A lookup that leaves the packet statistics alone (flow NEW uses it)."""
+    saved = (table.stats.mask_hit, table.stats.cache_hit)
+    flow = table.lookup(key)
+    table.stats.mask_hit, table.stats.cache_hit = saved
+    return flow
+
+
+def _check_ufid(ufid: bytes | None) -> None:
+    if ufid is not None and not 1 <= len(ufid) <= 16:
+        raise InvalidFlow(f"a ufid is 1 to 16 bytes, got {len(ufid)}", rule="ufid-length")
+
+
+__all__ = ["SimBackend", "SimDatapath", "SimUpcallListener"]

@@ -1,0 +1,174 @@
+"""The simulated world around datapaths: hosts, interfaces and an IPv4 underlay.
+
+Nothing here touches the real machine.  A :class:`Host` is one simulated
+machine with named network interfaces (as ``ip link`` would list them), an
+underlay IPv4 address and MAC, and the datapaths created on it.  Hosts on the
+same :class:`Network` reach each other by IPv4: an encapsulated packet sent by
+host A's VXLAN vport is delivered to the host owning the outer destination
+address, whose VXLAN vport on the right UDP port decapsulates it, as the
+go-odp/Weave use case needs.
+
+An :class:`Interface` is the simulated counterpart of a veth end: a test
+``inject``s frames into it (they arrive on the device, so a datapath with a
+netdev vport on it receives them) and ``receive``s what the datapath sent
+out of it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from odp.errors import ExistsError, FieldError, NotFoundError
+
+if TYPE_CHECKING:
+    from odp.sim.datapath import SimDatapath
+
+#: Longest interface name the kernel accepts (IFNAMSIZ - 1).
+IFNAMSIZ_MAX = 15
+
+
+def check_ifname(name: str, what: str = "interface") -> None:
+    if not name or len(name) > IFNAMSIZ_MAX or "/" in name or name.strip() != name or ":" in name:
+        raise FieldError(f"{what} name {name!r}: must be 1 to {IFNAMSIZ_MAX} characters, no spaces, '/' or ':'")
+
+
+def monotonic_ms() -> int:
+    return int(time.monotonic() * 1000)
+
+
+@dataclass(eq=False)
+class Interface:
+    """A simulated network device on a host."""
+
+    host: Host
+    name: str
+    ifindex: int
+    mac: int
+    #: (datapath, port number) of the vport attached to this device, if any.
+    attached: tuple[SimDatapath, int] | None = None
+    #: Frames the datapath sent out of this device (oldest first).
+    sent: deque[bytes] = field(default_factory=deque)
+    #: Whether the device was created by a vport (internal, tunnel) and goes with it.
+    owned_by_vport: bool = False
+
+    def inject(self, frame: bytes) -> None:
+        """A frame arrives on this device (as if sent by its veth peer)."""
+        if self.attached is None:
+            return  # no datapath on this device: the host stack would take it
+        dp, port_no = self.attached
+        dp.receive(port_no, bytes(frame))
+
+    def receive(self) -> list[bytes]:
+        """Take every frame sent out of this device so far."""
+        frames = list(self.sent)
+        self.sent.clear()
+        return frames
+
+
+class Host:
+    """One simulated machine: interfaces, datapaths, an underlay address."""
+
+    _ids = itertools.count(1)
+
+    def __init__(
+        self,
+        name: str = "host",
+        *,
+        network: Network | None = None,
+        ip: str | None = None,
+        clock: Callable[[], int] = monotonic_ms,
+        seed: int = 0,
+    ) -> None:
+        self.name = name
+        self.id = next(self._ids)
+        self.clock = clock
+        self.seed = seed
+        self.interfaces: dict[str, Interface] = {}
+        self.datapaths: dict[str, SimDatapath] = {}
+        self._ifindex = itertools.count(2)  # 1 is lo
+        self._pids = itertools.count(1000 + 100 * self.id)
+        self.mac = 0x020000000000 | (self.id << 8)
+        self.ip: int | None = None
+        #: Static neighbour entries of the underlay: IPv4 -> MAC.
+        self.neighbors: dict[int, int] = {}
+        self.network: Network | None = None
+        #: Every frame this host put on the underlay (outer frames), for tests.
+        self.underlay_sent: list[bytes] = []
+        if network is not None:
+            network.attach(self, ip)
+
+    # interfaces -------------------------------------------------------------
+    def add_interface(self, name: str, *, mac: int | None = None, owned_by_vport: bool = False) -> Interface:
+        check_ifname(name)
+        if name in self.interfaces:
+            raise ExistsError(f"a network device named {name!r} already exists on host {self.name}")
+        ifindex = next(self._ifindex)
+        iface = Interface(
+            self, name, ifindex, mac if mac is not None else (0x0A0000000000 | (self.id << 16) | ifindex),
+            owned_by_vport=owned_by_vport,
+        )
+        self.interfaces[name] = iface
+        return iface
+
+    def interface(self, name: str) -> Interface:
+        try:
+            return self.interfaces[name]
+        except KeyError:
+            raise NotFoundError(f"no network device named {name!r} on host {self.name}") from None
+
+    def remove_interface(self, name: str) -> None:
+        self.interfaces.pop(name, None)
+
+    def new_pid(self) -> int:
+        return next(self._pids)
+
+    # underlay ---------------------------------------------------------------
+    def send_underlay(self, frame: bytes, dst_ip: int) -> None:
+        """Put an outer IPv4 frame on the underlay towards ``dst_ip``."""
+        self.underlay_sent.append(frame)
+        if self.network is not None:
+            self.network.deliver(frame, dst_ip, sender=self)
+
+    def receive_underlay(self, frame: bytes) -> None:
+        """An outer frame addressed to this host: offer it to each tunnel vport."""
+        for dp in list(self.datapaths.values()):
+            if dp.receive_underlay(frame):
+                return
+
+
+class Network:
+    """An IPv4 underlay connecting hosts (a perfect L3 network: no loss, no MTU)."""
+
+    def __init__(self) -> None:
+        self.hosts: dict[int, Host] = {}
+        self._next = itertools.count(1)
+        #: Every frame delivered on the underlay, for tests to inspect.
+        self.log: list[bytes] = []
+
+    def attach(self, host: Host, ip: str | None = None) -> None:
+        import ipaddress
+
+        addr = int(ipaddress.IPv4Address(ip)) if ip else int(ipaddress.IPv4Address("192.168.0.0")) + next(self._next)
+        if addr in self.hosts:
+            raise ExistsError(f"underlay address {ipaddress.IPv4Address(addr)} is already used")
+        host.ip = addr
+        host.network = self
+        self.hosts[addr] = host
+        for other in self.hosts.values():
+            other.neighbors[addr] = host.mac
+            host.neighbors[other.ip or 0] = other.mac
+
+    def host(self, name: str, ip: str | None = None, **kwargs: object) -> Host:
+        """Create a host on this network."""
+        return Host(name, network=self, ip=ip, **kwargs)  # type: ignore[arg-type]
+
+    def deliver(self, frame: bytes, dst_ip: int, sender: Host) -> None:
+        self.log.append(frame)
+        target = self.hosts.get(dst_ip)
+        if target is not None:
+            target.receive_underlay(frame)

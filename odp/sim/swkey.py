@@ -1,0 +1,157 @@
+"""The simulator's flat flow key: the counterpart of the kernel's ``struct sw_flow_key``.
+
+A packet's key and a flow's key and mask are each one Python ``int`` built
+from the fixed layout below (big-endian, first field in the most significant
+bits).  Lookup is then ``key & mask`` followed by a dict probe per distinct
+mask, which is how the kernel's tuple-space classifier works and is the
+fastest thing CPython can do (an ``&`` of two ints and one hash).
+
+Unlike the kernel, the layout does not overlay IPv4/IPv6/ARP/MPLS fields in a
+union: separate fields cost a few bytes of int width and make the
+conversions simpler, and because every L3 mask requires an exact eth_type
+(validation), the separation never changes which packets a flow matches.
+
+Field offsets are derived from the layout, so ``get(key, "ip_proto")`` and
+``put(key, "tp_dst", 80)`` work on any key or mask int.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping
+
+#: (name, struct code).  Addresses are "6s"/"16s" byte strings; IPv4
+#: addresses use the low 4 bytes of ip_src/ip_dst ("I" fields below).
+LAYOUT: tuple[tuple[str, str], ...] = (
+    # metadata
+    ("recirc_id", "I"),
+    ("dp_hash", "I"),
+    ("priority", "I"),
+    ("skb_mark", "I"),
+    ("in_port", "H"),
+    # tunnel metadata (tun_proto: 0 none, 2 AF_INET, 10 AF_INET6)
+    ("tun_proto", "B"),
+    ("tun_id", "Q"),
+    ("tun_ipv4_src", "I"),
+    ("tun_ipv4_dst", "I"),
+    ("tun_ipv6_src", "16s"),
+    ("tun_ipv6_dst", "16s"),
+    ("tun_tos", "B"),
+    ("tun_ttl", "B"),
+    ("tun_tp_src", "H"),
+    ("tun_tp_dst", "H"),
+    ("tun_flags", "B"),  # odp.constants.TunnelFlag bits
+    ("tun_gbp", "I"),
+    # conntrack
+    ("ct_state", "I"),
+    ("ct_zone", "H"),
+    ("ct_mark", "I"),
+    ("ct_labels", "16s"),
+    ("ct_orig_proto", "B"),
+    ("ct_orig_src", "16s"),
+    ("ct_orig_dst", "16s"),
+    ("ct_orig_tp_src", "H"),
+    ("ct_orig_tp_dst", "H"),
+    # L2 (mac_proto: 0 Ethernet, 1 no L2 header)
+    ("mac_proto", "B"),
+    ("eth_src", "6s"),
+    ("eth_dst", "6s"),
+    ("vlan_tci", "H"),
+    ("vlan_tpid", "H"),
+    ("cvlan_tci", "H"),
+    ("cvlan_tpid", "H"),
+    ("eth_type", "H"),
+    # L3
+    ("ip_proto", "B"),
+    ("ip_tos", "B"),
+    ("ip_ttl", "B"),
+    ("ip_frag", "B"),
+    ("ipv4_src", "I"),
+    ("ipv4_dst", "I"),
+    ("ipv6_src", "16s"),
+    ("ipv6_dst", "16s"),
+    ("ipv6_label", "I"),
+    ("ipv6_exthdrs", "H"),
+    ("arp_op", "H"),
+    ("arp_sha", "6s"),
+    ("arp_tha", "6s"),
+    ("nd_target", "16s"),
+    ("nd_sll", "6s"),
+    ("nd_tll", "6s"),
+    ("mpls_count", "B"),  # labels present in the packet (kernel: num_labels_mask)
+    ("mpls_lse0", "I"),
+    ("mpls_lse1", "I"),
+    ("mpls_lse2", "I"),
+    # L4
+    ("tp_src", "H"),
+    ("tp_dst", "H"),
+    ("tcp_flags", "H"),
+)
+
+FORMAT = "!" + "".join(code for _, code in LAYOUT)
+STRUCT = struct.Struct(FORMAT)
+SIZE = STRUCT.size
+BITS = SIZE * 8
+FULL = (1 << BITS) - 1
+
+NAMES: tuple[str, ...] = tuple(name for name, _ in LAYOUT)
+
+
+def _field_geometry() -> dict[str, tuple[int, int]]:
+    """name -> (shift, width in bits) inside the key int."""
+    geometry: dict[str, tuple[int, int]] = {}
+    offset = 0
+    for name, code in LAYOUT:
+        size = struct.calcsize("!" + code)
+        geometry[name] = (BITS - (offset + size) * 8, size * 8)
+        offset += size
+    return geometry
+
+
+GEOMETRY: dict[str, tuple[int, int]] = _field_geometry()
+
+
+def field_mask(name: str) -> int:
+    """All-ones over one field (a mask int that selects that field)."""
+    shift, width = GEOMETRY[name]
+    return ((1 << width) - 1) << shift
+
+
+def get(key: int, name: str) -> int:
+    shift, width = GEOMETRY[name]
+    return (key >> shift) & ((1 << width) - 1)
+
+
+def put(key: int, name: str, value: int) -> int:
+    """``key`` with field ``name`` replaced by ``value``."""
+    shift, width = GEOMETRY[name]
+    full = (1 << width) - 1
+    if not 0 <= value <= full:
+        raise ValueError(f"{name}={value} does not fit in {width} bits")
+    return (key & ~(full << shift)) | (value << shift)
+
+
+def build(values: Mapping[str, int]) -> int:
+    """A key int from field values (missing fields are zero)."""
+    key = 0
+    for name, value in values.items():
+        shift, width = GEOMETRY[name]
+        key |= (value & ((1 << width) - 1)) << shift
+    return key
+
+
+def fields(key: int) -> dict[str, int]:
+    """All fields of a key int (for debugging and conversions)."""
+    return {name: get(key, name) for name in NAMES}
+
+
+def range_mask(names: list[str]) -> int:
+    """A mask covering the byte range from the first to the last of ``names`` in
+    layout order, like the kernel's ``sw_flow_key_range`` (used when a flow is
+    installed without a MASK attribute)."""
+    positions = [NAMES.index(n) for n in names]
+    first, last = min(positions), max(positions)
+    mask = 0
+    for name in NAMES[first : last + 1]:
+        mask |= field_mask(name)
+    return mask

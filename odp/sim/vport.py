@@ -1,0 +1,54 @@
+"""Simulated vports: the kernel's vport.c, vport-netdev.c, vport-internal_dev.c and
+vport-vxlan.c / vport-gre.c / vport-geneve.c (creation side).
+
+The packet side of each type (what output does, what input looks like) is in
+odp.sim.datapath, which owns the host and the underlay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from odp.datapath import VportInfo, VportKind, VportStats
+from odp.sim.network import Interface
+
+
+@dataclass(slots=True)
+class Counters:
+    rx_packets: int = 0
+    tx_packets: int = 0
+    rx_bytes: int = 0
+    tx_bytes: int = 0
+    rx_errors: int = 0
+    tx_errors: int = 0
+    rx_dropped: int = 0
+    tx_dropped: int = 0
+
+    def freeze(self) -> VportStats:
+        return VportStats(
+            self.rx_packets, self.tx_packets, self.rx_bytes, self.tx_bytes,
+            self.rx_errors, self.tx_errors, self.rx_dropped, self.tx_dropped,
+        )  # fmt: skip
+
+
+@dataclass(slots=True, eq=False)
+class SimVport:
+    port_no: int
+    name: str
+    kind: VportKind
+    interface: Interface
+    upcall_pids: tuple[int, ...] = (0,)
+    dst_port: int | None = None
+    counters: Counters = field(default_factory=Counters)
+
+    def info(self, dp_ifindex: int) -> VportInfo:
+        return VportInfo(
+            port_no=self.port_no,
+            kind=self.kind,
+            name=self.name,
+            dp_ifindex=dp_ifindex,
+            dst_port=self.dst_port,
+            upcall_pids=self.upcall_pids,
+            stats=self.counters.freeze(),
+            ifindex=self.interface.ifindex,
+        )
