@@ -52,6 +52,23 @@ from odp.errors import (
     ParseError,
     PermissionDenied,
 )
+from odp.datapath import (
+    Connection,
+    Datapath,
+    DatapathInfo,
+    DatapathStats,
+    Flow,
+    FlowStats,
+    MegaflowStats,
+    Upcall,
+    UpcallKind,
+    UpcallListener,
+    Vport,
+    VportInfo,
+    VportKind,
+    VportStats,
+    connect,
+)
 from odp.fields import Masked
 from odp.keys import (
     Arp,
@@ -89,6 +106,7 @@ from odp.keys import (
     UnknownKeyAttr,
     Vlan,
 )
+from odp.text import FlowLine, format_flow_line, parse_actions, parse_flow_line, parse_match
 
 __all__ = [
     "Action", "Actions", "AddMpls", "Arp", "BackendError", "CheckPktLen", "Clone", "Ct", "CtClear",
@@ -100,4 +118,7 @@ __all__ = [
     "PopVlan", "Priority", "Psample", "PushEth", "PushMpls", "PushNsh", "PushVlan", "RecircId", "Recirc",
     "Sample", "Sctp", "Set", "SetMasked", "SkbMark", "Tcp", "TcpFlags", "Trunc", "Tunnel", "TunnelFlag",
     "Udp", "UnknownAction", "UnknownKeyAttr", "Userspace", "Vlan", "set_tunnel",
+    "Connection", "Datapath", "DatapathInfo", "DatapathStats", "Flow", "FlowStats", "MegaflowStats", "Upcall",
+    "UpcallKind", "UpcallListener", "Vport", "VportInfo", "VportKind", "VportStats", "connect",
+    "FlowLine", "format_flow_line", "parse_actions", "parse_flow_line", "parse_match",
 ]  # fmt: skip

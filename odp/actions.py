@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import ClassVar, overload
+from typing import Any, ClassVar, overload
 
 from odp.constants import ActionType, HashAlg
 from odp.errors import FieldError
@@ -401,7 +401,7 @@ class UnknownAction(Action):
         return self.type
 
 
-def set_tunnel(**fields: object) -> Set:
+def set_tunnel(**fields: Any) -> Set:
     """``Set(Tunnel(...))`` with exact values, e.g. ``set_tunnel(tun_id=5, ipv4_dst="10.0.0.2", ttl=64)``."""
     return Set(Tunnel(**fields))
 

@@ -20,14 +20,19 @@ from __future__ import annotations
 
 import abc
 import enum
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from odp.actions import Actions
 from odp.constants import DpFeature, PacketCmd, UfidFlags, VportType
 from odp.errors import FieldError, NotFoundError
 from odp.keys import Match
+
+if TYPE_CHECKING:
+    from odp.text import FlowLine
 
 # ---------------------------------------------------------------------------
 # Values
@@ -145,10 +150,25 @@ class Flow:
     used: int | None = None
     tcp_flags: int = 0
 
-    def __str__(self) -> str:
-        from odp.text import format_flow_line
+    def to_line(self, now_ms: int | None = None) -> FlowLine:
+        """The flow as an ``ovs-dpctl dump-flows`` line; ``used`` is relative to ``now_ms``
+        (default: the monotonic clock, which is the clock the kernel reports in)."""
+        from odp.text import FlowLine
 
-        return format_flow_line(self)
+        if now_ms is None:
+            now_ms = int(time.monotonic() * 1000)
+        used = None if self.used is None else max(0, now_ms - self.used) / 1000
+        return FlowLine(
+            match=self.match if self.match is not None else Match(),
+            actions=self.actions if self.actions is not None else Actions(),
+            packets=self.stats.packets,
+            bytes=self.stats.bytes,
+            used=used,
+            tcp_flags=self.tcp_flags or None,
+        )
+
+    def __str__(self) -> str:
+        return str(self.to_line())
 
 
 class UpcallKind(enum.IntEnum):
@@ -341,7 +361,7 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def upcall_listener(self, dp: DpRef) -> UpcallListener: ...
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: backends without sockets need nothing
         """Release sockets; the backend's objects stay as they are."""
 
 
@@ -432,9 +452,7 @@ class Datapath:
         k = VportKind.parse(kind)
         if dst_port is None:
             dst_port = DEFAULT_TUNNEL_PORTS.get(k)
-        info = self.backend.vport_new(
-            self.name, name, k, port_no=port_no, dst_port=dst_port, upcall_pids=upcall_pids
-        )
+        info = self.backend.vport_new(self.name, name, k, port_no=port_no, dst_port=dst_port, upcall_pids=upcall_pids)
         return Vport(self, info)
 
     def vport(self, port: PortRef) -> Vport:
@@ -463,9 +481,7 @@ class Datapath:
     ) -> Flow:
         """Install a flow (EEXIST if it exists, unless ``replace`` is set)."""
         create = FlowCreate.OR_REPLACE if replace else FlowCreate.EXCLUSIVE
-        return self.backend.flow_new(
-            self.name, self._match(match), _as_actions(actions), ufid=ufid, create=create
-        )
+        return self.backend.flow_new(self.name, self._match(match), _as_actions(actions), ufid=ufid, create=create)
 
     def modify_flow(
         self,

@@ -60,8 +60,10 @@ def main() -> int:
         host_a.interface("veth-a").inject(frame)
         host_a.interface("veth-a").inject(frame)
         delivered = host_b.interface("veth-b").receive()
-        print(f"\n{len(delivered)} frame(s) came out of host b's veth-b; identical to what was sent: "
-              f"{all(f == frame for f in delivered)}")
+        print(
+            f"\n{len(delivered)} frame(s) came out of host b's veth-b; identical to what was sent: "
+            f"{all(f == frame for f in delivered)}"
+        )
         print(f"the underlay carried {len(net.log)} VXLAN packet(s) of {len(net.log[0])} bytes each")
 
         print("\n$ dump-flows dp-a")

@@ -56,7 +56,7 @@ class Masked:
 WILDCARD = Masked(0, 0)
 
 #: What may be given for a field when building a key attribute.
-FieldInput = Union[
+FieldInput = Union[  # noqa: UP007 - a runtime alias; ipaddress types read better stacked
     None,
     int,
     str,

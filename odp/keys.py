@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, fields
-from typing import ClassVar, TypeVar, cast
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar, cast
 
 from odp.constants import VLAN_CFI, KeyAttrType, TunnelFlag
 from odp.errors import FieldError
-from odp.fields import WILDCARD, FieldSpec, Kind, Masked
+from odp.fields import FieldSpec, Kind, Masked
 
 A = TypeVar("A", bound="KeyAttr")
 F = TypeVar("F", bound="FixedKeyAttr")
@@ -75,9 +75,7 @@ class FixedKeyAttr(KeyAttr):
         names = {s.name for s in specs}
         unknown = sorted(set(given) - names)
         if unknown:
-            raise FieldError(
-                f"{self.NAME}: unknown field {unknown[0]!r} (fields: {', '.join(s.name for s in specs)})"
-            )
+            raise FieldError(f"{self.NAME}: unknown field {unknown[0]!r} (fields: {', '.join(s.name for s in specs)})")
         for spec in specs:
             object.__setattr__(self, spec.name, spec.kind.coerce(given.get(spec.name), f"{self.NAME}.{spec.name}"))
 
@@ -130,9 +128,7 @@ class FixedKeyAttr(KeyAttr):
         return f"{type(self).__name__}({', '.join(shown)})"
 
 
-def _fixed(
-    type_: KeyAttrType, name: str, fmt: str, specs: list[tuple[str, Kind, str, str]]
-) -> dict[str, object]:
+def _fixed(type_: KeyAttrType, name: str, fmt: str, specs: list[tuple[str, Kind, str, str]]) -> dict[str, object]:
     field_specs = tuple(FieldSpec(n, k, f, t) for n, k, f, t in specs)
     return {
         "TYPE": int(type_),
@@ -154,26 +150,24 @@ def _install(cls: type[F], meta: dict[str, object]) -> type[F]:
 # fields (for attribute access and typing) and its layout in _fixed().
 # ---------------------------------------------------------------------------
 
-_DC = dict(frozen=True, slots=True, init=False, repr=False)
 
-
-@dataclass(**_DC)  # type: ignore[call-overload]
+@dataclass(frozen=True, slots=True, init=False, repr=False)
 class Priority(FixedKeyAttr):
     value: Masked
 
 
-@dataclass(**_DC)  # type: ignore[call-overload]
+@dataclass(frozen=True, slots=True, init=False, repr=False)
 class InPort(FixedKeyAttr):
     port: Masked
 
 
-@dataclass(**_DC)  # type: ignore[call-overload]
+@dataclass(frozen=True, slots=True, init=False, repr=False)
 class Ethernet(FixedKeyAttr):
     src: Masked
     dst: Masked
 
 
-@dataclass(**_DC)  # type: ignore[call-overload]
+@dataclass(frozen=True, slots=True, init=False, repr=False)
 class Vlan(FixedKeyAttr):
     """802.1Q TCI; the kernel requires the CFI bit (0x1000) to mean "tag present"."""
 
@@ -195,12 +189,12 @@ class Vlan(FixedKeyAttr):
         return self.tci.value >> 13
 
 
-@dataclass(**_DC)  # type: ignore[call-overload]
+@dataclass(frozen=True, slots=True, init=False, repr=False)
 class EthType(FixedKeyAttr):
     value: Masked
 
 
-@dataclass(**_DC)  # type: ignore[call-overload]
+@dataclass(frozen=True, slots=True, init=False, repr=False)
 class Ipv4(FixedKeyAttr):
     src: Masked
     dst: Masked
@@ -210,7 +204,7 @@ class Ipv4(FixedKeyAttr):
     frag: Masked
 
 
-@dataclass(**_DC)  # type: ignore[call-overload]
+@dataclass(frozen=True, slots=True, init=False, repr=False)
 class Ipv6(FixedKeyAttr):
     src: Masked
     dst: Masked
@@ -221,37 +215,37 @@ class Ipv6(FixedKeyAttr):
     frag: Masked
 
 
-@dataclass(**_DC)  # type: ignore[call-overload]
+@dataclass(frozen=True, slots=True, init=False, repr=False)
 class Tcp(FixedKeyAttr):
     src: Masked
     dst: Masked
 
 
-@dataclass(**_DC)  # type: ignore[call-overload]
+@dataclass(frozen=True, slots=True, init=False, repr=False)
 class Udp(FixedKeyAttr):
     src: Masked
     dst: Masked
 
 
-@dataclass(**_DC)  # type: ignore[call-overload]
+@dataclass(frozen=True, slots=True, init=False, repr=False)
 class Sctp(FixedKeyAttr):
     src: Masked
     dst: Masked
 
 
-@dataclass(**_DC)  # type: ignore[call-overload]
+@dataclass(frozen=True, slots=True, init=False, repr=False)
 class Icmp(FixedKeyAttr):
     type: Masked
     code: Masked
 
 
-@dataclass(**_DC)  # type: ignore[call-overload]
+@dataclass(frozen=True, slots=True, init=False, repr=False)
 class Icmpv6(FixedKeyAttr):
     type: Masked
     code: Masked
 
 
-@dataclass(**_DC)  # type: ignore[call-overload]
+@dataclass(frozen=True, slots=True, init=False, repr=False)
 class Arp(FixedKeyAttr):
     sip: Masked
     tip: Masked
@@ -260,54 +254,54 @@ class Arp(FixedKeyAttr):
     tha: Masked
 
 
-@dataclass(**_DC)  # type: ignore[call-overload]
+@dataclass(frozen=True, slots=True, init=False, repr=False)
 class Nd(FixedKeyAttr):
     target: Masked
     sll: Masked
     tll: Masked
 
 
-@dataclass(**_DC)  # type: ignore[call-overload]
+@dataclass(frozen=True, slots=True, init=False, repr=False)
 class SkbMark(FixedKeyAttr):
     value: Masked
 
 
-@dataclass(**_DC)  # type: ignore[call-overload]
+@dataclass(frozen=True, slots=True, init=False, repr=False)
 class TcpFlags(FixedKeyAttr):
     value: Masked
 
 
-@dataclass(**_DC)  # type: ignore[call-overload]
+@dataclass(frozen=True, slots=True, init=False, repr=False)
 class DpHash(FixedKeyAttr):
     value: Masked
 
 
-@dataclass(**_DC)  # type: ignore[call-overload]
+@dataclass(frozen=True, slots=True, init=False, repr=False)
 class RecircId(FixedKeyAttr):
     value: Masked
 
 
-@dataclass(**_DC)  # type: ignore[call-overload]
+@dataclass(frozen=True, slots=True, init=False, repr=False)
 class CtState(FixedKeyAttr):
     value: Masked
 
 
-@dataclass(**_DC)  # type: ignore[call-overload]
+@dataclass(frozen=True, slots=True, init=False, repr=False)
 class CtZone(FixedKeyAttr):
     value: Masked
 
 
-@dataclass(**_DC)  # type: ignore[call-overload]
+@dataclass(frozen=True, slots=True, init=False, repr=False)
 class CtMark(FixedKeyAttr):
     value: Masked
 
 
-@dataclass(**_DC)  # type: ignore[call-overload]
+@dataclass(frozen=True, slots=True, init=False, repr=False)
 class CtLabels(FixedKeyAttr):
     value: Masked
 
 
-@dataclass(**_DC)  # type: ignore[call-overload]
+@dataclass(frozen=True, slots=True, init=False, repr=False)
 class CtTupleIpv4(FixedKeyAttr):
     src: Masked
     dst: Masked
@@ -316,7 +310,7 @@ class CtTupleIpv4(FixedKeyAttr):
     proto: Masked
 
 
-@dataclass(**_DC)  # type: ignore[call-overload]
+@dataclass(frozen=True, slots=True, init=False, repr=False)
 class CtTupleIpv6(FixedKeyAttr):
     src: Masked
     dst: Masked
@@ -325,7 +319,7 @@ class CtTupleIpv6(FixedKeyAttr):
     proto: Masked
 
 
-@dataclass(**_DC)  # type: ignore[call-overload]
+@dataclass(frozen=True, slots=True, init=False, repr=False)
 class PacketType(FixedKeyAttr):
     """Userspace-only (OVS_KEY_ATTR_PACKET_TYPE); the kernel rejects it in a key."""
 
@@ -333,7 +327,7 @@ class PacketType(FixedKeyAttr):
     type: Masked
 
 
-@dataclass(**_DC)  # type: ignore[call-overload]
+@dataclass(frozen=True, slots=True, init=False, repr=False)
 class Ipv6Exthdrs(FixedKeyAttr):
     """Bitmap of IPv6 extension headers seen (OVS_KEY_ATTR_IPV6_EXTHDRS, newer kernels)."""
 
@@ -383,9 +377,13 @@ _install(
         ],
     ),
 )
-for _cls, _t, _n in ((Tcp, T.TCP, "tcp"), (Udp, T.UDP, "udp"), (Sctp, T.SCTP, "sctp")):
+_PORTS: tuple[tuple[type[FixedKeyAttr], KeyAttrType, str], ...] = (
+    (Tcp, T.TCP, "tcp"), (Udp, T.UDP, "udp"), (Sctp, T.SCTP, "sctp"),
+)  # fmt: skip
+for _cls, _t, _n in _PORTS:
     _install(_cls, _fixed(_t, _n, "!HH", [("src", U16, "H", "src"), ("dst", U16, "H", "dst")]))
-for _cls, _t, _n in ((Icmp, T.ICMP, "icmp"), (Icmpv6, T.ICMPV6, "icmpv6")):
+_ICMPS: tuple[tuple[type[FixedKeyAttr], KeyAttrType, str], ...] = ((Icmp, T.ICMP, "icmp"), (Icmpv6, T.ICMPV6, "icmpv6"))
+for _cls, _t, _n in _ICMPS:
     _install(_cls, _fixed(_t, _n, "!BB", [("type", U8, "B", "type"), ("code", U8, "B", "code")]))
 _install(
     Arp,
@@ -415,6 +413,9 @@ _install(SkbMark, _fixed(T.SKB_MARK, "skb_mark", "=I", [("value", U32, "I", "")]
 _install(TcpFlags, _fixed(T.TCP_FLAGS, "tcp_flags", "!H", [("value", U16, "H", "")]))
 _install(DpHash, _fixed(T.DP_HASH, "dp_hash", "=I", [("value", U32, "I", "")]))
 _install(RecircId, _fixed(T.RECIRC_ID, "recirc_id", "=I", [("value", U32, "I", "")]))
+# ct_state is a u32 on the wire but the kernel keeps 8 bits and refuses any
+# other bit, in the mask too: match it with +flag/-flag masks (0xff at most);
+# a fully exact u32 (how a miss key reports it) is EINVAL, as with ovs-dpctl.
 _install(CtState, _fixed(T.CT_STATE, "ct_state", "=I", [("value", U32, "I", "")]))
 _install(CtZone, _fixed(T.CT_ZONE, "ct_zone", "=H", [("value", U16, "H", "")]))
 _install(CtMark, _fixed(T.CT_MARK, "ct_mark", "=I", [("value", U32, "I", "")]))
@@ -595,11 +596,11 @@ class Tunnel(KeyAttr):
         )
 
     def masked(self) -> Tunnel:
-        kw: dict[str, object] = {s.name: Masked(m.value & m.mask, m.mask) for s, m in self.items()}
+        kw: dict[str, Any] = {s.name: Masked(m.value & m.mask, m.mask) for s, m in self.items()}
         return Tunnel(geneve=self.geneve, erspan=self.erspan, extra=self.extra, normalize=False, **kw)
 
     def with_fields(self, **changes: object) -> Tunnel:
-        kw: dict[str, object] = {s.name: m for s, m in self.items()}
+        kw: dict[str, Any] = {s.name: m for s, m in self.items()}
         kw.update(changes)
         return Tunnel(geneve=self.geneve, erspan=self.erspan, extra=self.extra, **kw)
 
@@ -711,7 +712,7 @@ class Nsh(KeyAttr):
         return all(m.mask == 0 for _, m in self.items()) and (self.md2 is None or not any(self.md2.mask))
 
     def masked(self) -> Nsh:
-        kw: dict[str, object] = {s.name: Masked(m.value & m.mask, m.mask) for s, m in self.items()}
+        kw: dict[str, Any] = {s.name: Masked(m.value & m.mask, m.mask) for s, m in self.items()}
         return Nsh(has_md1=self.has_md1, md2=self.md2, **kw)
 
     def __repr__(self) -> str:
@@ -860,7 +861,7 @@ class Match:
         """The attribute of class ``cls`` (e.g. ``match.get(Ipv4)``) or None."""
         for a in self.attrs:
             if type(a) is cls:
-                return cast(A, a)
+                return a
         return None
 
     def __getitem__(self, cls: type[A]) -> A:

@@ -39,9 +39,10 @@ from odp.errors import ExistsError, FieldError, InvalidArgument, InvalidFlow, No
 from odp.keys import DpHash, InPort, Match, Priority, RecircId, SkbMark, Tunnel
 from odp.sim import swkey as sk
 from odp.sim.flow import extract
-from odp.sim.flow_netlink import AF_INET, flow_match, from_match, packet_match
+from odp.sim.flow_netlink import flow_match, from_match, packet_match
 from odp.sim.flow_table import FlowTable, SimFlow
 from odp.sim.network import Host, check_ifname
+from odp.sim.packet import TunnelInfo
 from odp.sim.vport import SimVport
 
 #: How deep recirculation may nest before the packet is dropped (the kernel's
@@ -59,40 +60,9 @@ class _DpCounters:
     lost: int = 0
 
 
-def tunnel_key_bits(tun: Any) -> int:
-    """Swkey metadata bits for a received packet's tunnel info (TunnelInfo)."""
-    values = {
-        "tun_proto": AF_INET,
-        "tun_id": tun.tun_id,
-        "tun_ipv4_src": tun.ipv4_src,
-        "tun_ipv4_dst": tun.ipv4_dst,
-        "tun_tos": tun.tos,
-        "tun_ttl": tun.ttl,
-        "tun_tp_src": tun.tp_src,
-        "tun_tp_dst": tun.tp_dst,
-        "tun_flags": tun.flags,
-        "tun_gbp": getattr(tun, "gbp", 0),
-    }
-    return sk.build(values)
-
-
-def tunnel_info_from_attr(t: Tunnel) -> Any:
-    """TunnelInfo from a set(tunnel(...)) attribute."""
-    from odp.sim.actions import TunnelInfo
-
-    return TunnelInfo(
-        tun_id=t.tun_id.value,
-        ipv4_src=t.ipv4_src.value,
-        ipv4_dst=t.ipv4_dst.value,
-        ipv6_src=t.ipv6_src.value,
-        ipv6_dst=t.ipv6_dst.value,
-        tos=t.tos.value,
-        ttl=t.ttl.value,
-        tp_src=t.tp_src.value,
-        tp_dst=t.tp_dst.value,
-        flags=t.flags.value,
-        gbp=t.vxlan_gbp.value,
-    )
+def tunnel_key_bits(tun: TunnelInfo) -> int:
+    """Swkey metadata bits for a received packet's tunnel info."""
+    return tun.key_bits()
 
 
 class SimDatapath:
@@ -153,14 +123,16 @@ class SimDatapath:
             flow.tcp_flags |= sk.get(key, "tcp_flags")
         self.run_actions(frame, key, flow.actions, tunnel)
 
-    def run_actions(self, frame: bytes, key: int, actions: Actions, tunnel: Any = None) -> None:
+    def run_actions(
+        self, frame: bytes, key: int, actions: Actions, tunnel: TunnelInfo | None = None, mru: int = 0
+    ) -> None:
         from odp.sim.actions import execute_actions
 
         if self._depth >= RECURSION_LIMIT:
             return
         self._depth += 1
         try:
-            execute_actions(_Context(self), frame, key, actions, tunnel=tunnel)
+            execute_actions(_Context(self), frame, key, actions, tunnel=tunnel, mru=mru)
         finally:
             self._depth -= 1
 
@@ -377,10 +349,14 @@ class SimBackend(Backend):
     def dp_new(self, name: str, *, features: int = 0, upcall_pid: int = 0) -> DatapathInfo:
         check_ifname(name, "datapath")
         if name in self.host.datapaths or name in self.host.interfaces:
-            raise ExistsError(f"datapath {name!r} already exists" if name in self.host.datapaths
-                              else f"a network device named {name!r} already exists")
-        known = int(DpFeature.UNALIGNED | DpFeature.VPORT_PIDS | DpFeature.TC_RECIRC_SHARING
-                    | DpFeature.DISPATCH_UPCALL_PER_CPU)
+            raise ExistsError(
+                f"datapath {name!r} already exists"
+                if name in self.host.datapaths
+                else f"a network device named {name!r} already exists"
+            )
+        known = int(
+            DpFeature.UNALIGNED | DpFeature.VPORT_PIDS | DpFeature.TC_RECIRC_SHARING | DpFeature.DISPATCH_UPCALL_PER_CPU
+        )
         if features & ~known:
             raise FieldError(f"unknown datapath feature bits {features & ~known:#x}")
         iface = self.host.add_interface(name, owned_by_vport=True)
@@ -651,7 +627,7 @@ class SimBackend(Backend):
                 elif isinstance(attr, DpHash):
                     meta = sk.put(meta, "dp_hash", attr.value.value)
                 elif isinstance(attr, Tunnel):
-                    tunnel = tunnel_info_from_attr(attr)
+                    tunnel = TunnelInfo.from_attr(attr, egress=False)
                     meta |= tunnel_key_bits(tunnel)
         if in_port >= DP_MAX_PORTS:
             raise InvalidFlow(f"in_port {in_port} exceeds the maximum port {DP_MAX_PORTS - 1}", rule="in-port-range")
@@ -661,8 +637,9 @@ class SimBackend(Backend):
         ext = extract(packet, meta)
         if ext is None:
             raise InvalidArgument("packet is shorter than an Ethernet header (14 bytes)")
-        validate_actions(actions, packet_match(ext.key))
-        d.run_actions(packet, ext.key, actions, tunnel)
+        # The kernel checks EXECUTE's actions against the packet's own key.
+        validate_actions(actions, packet_match(ext.key), packet=True)
+        d.run_actions(packet, ext.key, actions, tunnel, mru or 0)
 
     def upcall_listener(self, dp: DpRef) -> UpcallListener:
         return SimUpcallListener(self, self._dp(dp))

@@ -15,7 +15,7 @@ attributes (metadata always present, the VLAN ETHERTYPE/VLAN/ENCAP nesting,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from odp.constants import (
     DP_MAX_PORTS,
@@ -176,7 +176,7 @@ def from_match(match: Match) -> SwMatch:
     if tunnel is not None:
         _put_tunnel(b, tunnel)
     for attr in match.attrs:
-        if isinstance(attr, UnknownKeyAttr) or isinstance(attr, Nsh):
+        if isinstance(attr, (UnknownKeyAttr, Nsh)):
             raise NotSupported(f"the simulator does not match on {attr.NAME}")
     # VLAN TCIs are always matched: a flow without vlan() is for untagged packets.
     b.put_mask("vlan_tci", 0xFFFF)
@@ -217,8 +217,8 @@ def _put_l2_onward(b: _Builder, attrs: tuple[KeyAttr, ...], depth: int) -> None:
     if isinstance(mpls, Mpls):
         for i, lse in enumerate(mpls.lses[:3]):
             b.put(f"mpls_lse{i}", lse)
-        b.put_key("mpls_count", (1 << len(mpls.lses)) - 1)
-        b.put_mask("mpls_count", (1 << len(mpls.lses)) - 1 if not mpls.is_wildcard() else 0)
+        b.put_key("mpls_labels", (1 << len(mpls.lses)) - 1)
+        b.put_mask("mpls_labels", (1 << len(mpls.lses)) - 1 if not mpls.is_wildcard() else 0)
     eth_type = cast(EthType | None, by_type.get(KeyAttrType.ETHERTYPE))
     vlan = cast(Vlan | None, by_type.get(KeyAttrType.VLAN))
     encap = cast(Encap | None, by_type.get(KeyAttrType.ENCAP))
@@ -231,9 +231,7 @@ def _put_l2_onward(b: _Builder, attrs: tuple[KeyAttr, ...], depth: int) -> None:
             b.put_key(tpid_name, eth_type.value.value)
             if eth_type.value.mask:
                 b.put_mask(tpid_name, 0xFFFF)
-        if encap is not None and depth < 1:
-            _put_l2_onward(b, encap.attrs, depth + 1)
-        elif encap is not None:
+        if (encap is not None and depth < 1) or encap is not None:
             _put_l2_onward(b, encap.attrs, depth + 1)
         return
     if eth_type is not None:
@@ -331,7 +329,7 @@ def _put_l3_l4(container: _Reported, swkey: int, output: int) -> None:
     elif eth_type in (ETH_P_ARP, ETH_P_RARP):
         container.append((KeyAttrType.ARP, _fixed_values(Arp, output)))
     elif eth_type in (ETH_P_MPLS_UC, ETH_P_MPLS_MC):
-        count = bin(_g(swkey, "mpls_count")).count("1")
+        count = bin(_g(swkey, "mpls_labels")).count("1")
         container.append((KeyAttrType.MPLS, tuple(_g(output, f"mpls_lse{i}") for i in range(max(count, 1)))))
     if eth_type in (ETH_P_IP, ETH_P_IPV6) and _g(swkey, "ip_frag") != 2:
         proto = _g(swkey, "ip_proto")
@@ -396,7 +394,7 @@ _CLASSES: dict[int, type[FixedKeyAttr]] = {
 
 
 def _tunnel_from(key: dict[str, int] | None, mask: dict[str, int] | None) -> Tunnel:
-    kw: dict[str, object] = {}
+    kw: dict[str, Any] = {}
     for name, _ in _TUNNEL_FIELDS:
         kv = key.get(name, 0) if key else 0
         mv = mask.get(name, 0) if mask else 0
@@ -427,8 +425,10 @@ def _pair(key: _Reported, mask: _Reported | None) -> tuple[list[KeyAttr], list[K
             attrs.append(_tunnel_from(kd, md))
         elif t == KeyAttrType.MPLS:
             kl = cast(tuple[int, ...], payload)
-            ml = cast(tuple[int, ...], mp) if mp is not None else (
-                tuple(0xFFFFFFFF for _ in kl) if mask is None else tuple(0 for _ in kl)
+            ml = (
+                cast(tuple[int, ...], mp)
+                if mp is not None
+                else (tuple(0xFFFFFFFF for _ in kl) if mask is None else tuple(0 for _ in kl))
             )
             attrs.append(Mpls(*(Masked(k, m) for k, m in zip(kl, ml))))
         else:

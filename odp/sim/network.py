@@ -33,7 +33,8 @@ IFNAMSIZ_MAX = 15
 
 
 def check_ifname(name: str, what: str = "interface") -> None:
-    if not name or len(name) > IFNAMSIZ_MAX or "/" in name or name.strip() != name or ":" in name:
+    # dev_valid_name(): no whitespace, '/' or ':' anywhere, not "." or "..".
+    if not name or len(name) > IFNAMSIZ_MAX or name in (".", "..") or any(c.isspace() or c in "/:" for c in name):
         raise FieldError(f"{what} name {name!r}: must be 1 to {IFNAMSIZ_MAX} characters, no spaces, '/' or ':'")
 
 
@@ -109,7 +110,10 @@ class Host:
             raise ExistsError(f"a network device named {name!r} already exists on host {self.name}")
         ifindex = next(self._ifindex)
         iface = Interface(
-            self, name, ifindex, mac if mac is not None else (0x0A0000000000 | (self.id << 16) | ifindex),
+            self,
+            name,
+            ifindex,
+            mac if mac is not None else (0x0A0000000000 | (self.id << 16) | ifindex),
             owned_by_vport=owned_by_vport,
         )
         self.interfaces[name] = iface

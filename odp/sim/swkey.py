@@ -20,8 +20,9 @@ from __future__ import annotations
 import struct
 from collections.abc import Mapping
 
-#: (name, struct code).  Addresses are "6s"/"16s" byte strings; IPv4
-#: addresses use the low 4 bytes of ip_src/ip_dst ("I" fields below).
+#: (name, struct code).  "6s"/"16s" fields are big-endian integers of that
+#: width.  ARP keeps its sender/target IPs in ipv4_src/ipv4_dst (as the kernel
+#: does) and its opcode in arp_op (the kernel uses ip.proto).
 LAYOUT: tuple[tuple[str, str], ...] = (
     # metadata
     ("recirc_id", "I"),
@@ -78,7 +79,7 @@ LAYOUT: tuple[tuple[str, str], ...] = (
     ("nd_target", "16s"),
     ("nd_sll", "6s"),
     ("nd_tll", "6s"),
-    ("mpls_count", "B"),  # labels present in the packet (kernel: num_labels_mask)
+    ("mpls_labels", "B"),  # bitmask of the labels present (kernel: num_labels_mask)
     ("mpls_lse0", "I"),
     ("mpls_lse1", "I"),
     ("mpls_lse2", "I"),

@@ -60,7 +60,7 @@ def kernel_unavailable_reason() -> str | None:
         backend = KernelBackend()
         backend.dp_list()
         backend.close()
-    except Exception as exc:  # noqa: BLE001 - any failure means "cannot run here", with the reason
+    except Exception as exc:
         return f"the openvswitch kernel datapath is not usable here: {exc}"
     return None
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 from packets import MAC1, MAC2, tcp4, udp4, udp6
+from scapy.contrib.mpls import MPLS
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Dot1Q, Ether
-from scapy.contrib.mpls import MPLS
 
 from odp import InvalidFlow
 from odp.datapath import Datapath, UpcallKind, UpcallListener
@@ -145,7 +145,7 @@ def test_sample_never(dp: Datapath, ports: list[Port], harness: PacketHarness) -
     harness.verify_no_other_packets()
 
 
-@pytest.mark.parametrize(("size", "port"), [(60, 2), (1000, 3)])
+@pytest.mark.parametrize(("size", "port"), [(59, 2), (60, 3), (1000, 3)])
 def test_check_pkt_len(dp: Datapath, ports: list[Port], harness: PacketHarness, size: int, port: int) -> None:
     pkt = udp4()
     send_through(dp, harness, ports, f"check_pkt_len(size={size},gt(2),le(3))", pkt)

@@ -7,6 +7,7 @@ the miss key, in canonical ODP text, after the metadata prefix.
 from __future__ import annotations
 
 import pytest
+from scapy.contrib.mpls import MPLS
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.inet6 import (
     ICMPv6EchoRequest,
@@ -17,8 +18,7 @@ from scapy.layers.inet6 import (
     IPv6,
     IPv6ExtHdrFragment,
 )
-from scapy.layers.l2 import ARP, LLC, SNAP, Dot1Q, Ether
-from scapy.contrib.mpls import MPLS
+from scapy.layers.l2 import ARP, LLC, SNAP, Dot1Q, Dot3, Ether
 
 from odp.datapath import Datapath, UpcallListener
 from odp.testing import PacketHarness, Port
@@ -29,64 +29,67 @@ META = "recirc_id(0),dp_hash(0),skb_priority(0),in_port(1),skb_mark(0),ct_state(
 ETH = f"eth(src={A},dst={B}),"
 
 
-def E(**kw: object) -> Ether:
+def ether(**kw: object) -> Ether:
     return Ether(src=A, dst=B, **kw)
 
 
 CASES: list[tuple[str, object, str]] = [
     (
         "ipv4-udp",
-        E() / IP(src="10.0.0.1", dst="10.0.0.2", ttl=64) / UDP(sport=1, dport=2),
+        ether() / IP(src="10.0.0.1", dst="10.0.0.2", ttl=64) / UDP(sport=1, dport=2),
         ETH + "eth_type(0x0800),ipv4(src=10.0.0.1,dst=10.0.0.2,proto=17,tos=0,ttl=64,frag=no),udp(src=1,dst=2)",
     ),
     (
         "ipv4-tcp-flags",
-        E() / IP(src="10.0.0.1", dst="10.0.0.2", ttl=64, tos=0x21) / TCP(sport=3, dport=4, flags="FPU"),
+        ether() / IP(src="10.0.0.1", dst="10.0.0.2", ttl=64, tos=0x21) / TCP(sport=3, dport=4, flags="FPU"),
         ETH + "eth_type(0x0800),ipv4(src=10.0.0.1,dst=10.0.0.2,proto=6,tos=0x21,ttl=64,frag=no),"
         "tcp(src=3,dst=4),tcp_flags(fin|psh|urg)",
     ),
     (
         "ipv4-icmp",
-        E() / IP(src="10.0.0.1", dst="10.0.0.2", ttl=64) / ICMP(type=3, code=1),
+        ether() / IP(src="10.0.0.1", dst="10.0.0.2", ttl=64) / ICMP(type=3, code=1),
         ETH + "eth_type(0x0800),ipv4(src=10.0.0.1,dst=10.0.0.2,proto=1,tos=0,ttl=64,frag=no),icmp(type=3,code=1)",
     ),
     (
         "ipv4-first-fragment",
-        E() / IP(src="10.0.0.1", dst="10.0.0.2", ttl=64, flags="MF") / UDP(sport=1, dport=2),
+        ether() / IP(src="10.0.0.1", dst="10.0.0.2", ttl=64, flags="MF") / UDP(sport=1, dport=2),
         ETH + "eth_type(0x0800),ipv4(src=10.0.0.1,dst=10.0.0.2,proto=17,tos=0,ttl=64,frag=first),udp(src=1,dst=2)",
     ),
     (
         "ipv4-later-fragment",
-        E() / IP(src="10.0.0.1", dst="10.0.0.2", ttl=64, frag=10, proto=17) / (b"\x00" * 16),
+        ether() / IP(src="10.0.0.1", dst="10.0.0.2", ttl=64, frag=10, proto=17) / (b"\x00" * 16),
         ETH + "eth_type(0x0800),ipv4(src=10.0.0.1,dst=10.0.0.2,proto=17,tos=0,ttl=64,frag=later)",
     ),
     (
         "ipv4-short-tcp-header",
-        E() / IP(src="10.0.0.1", dst="10.0.0.2", ttl=64, proto=6) / (b"\x00\x50" * 4),
+        ether() / IP(src="10.0.0.1", dst="10.0.0.2", ttl=64, proto=6) / (b"\x00\x50" * 4),
         ETH + "eth_type(0x0800),ipv4(src=10.0.0.1,dst=10.0.0.2,proto=6,tos=0,ttl=64,frag=no),"
         "tcp(src=0,dst=0),tcp_flags(0)",
     ),
     (
         "ipv4-truncated-header",
-        E(type=0x0800) / (b"\x45\x00\x00\x28" + b"\x00" * 6),
+        ether(type=0x0800) / (b"\x45\x00\x00\x28" + b"\x00" * 6),
         ETH + "eth_type(0x0800),ipv4(src=0.0.0.0,dst=0.0.0.0,proto=0,tos=0,ttl=0,frag=no)",
     ),
     (
         "vlan",
-        E() / Dot1Q(vlan=10, prio=3) / IP(src="10.0.0.1", dst="10.0.0.2", ttl=64) / UDP(sport=1, dport=2),
+        ether() / Dot1Q(vlan=10, prio=3) / IP(src="10.0.0.1", dst="10.0.0.2", ttl=64) / UDP(sport=1, dport=2),
         ETH + "eth_type(0x8100),vlan(vid=10,pcp=3),encap(eth_type(0x0800),"
         "ipv4(src=10.0.0.1,dst=10.0.0.2,proto=17,tos=0,ttl=64,frag=no),udp(src=1,dst=2))",
     ),
     (
         "qinq",
-        E(type=0x88A8) / Dot1Q(vlan=100) / Dot1Q(vlan=20) / IP(src="10.0.0.1", dst="10.0.0.2", ttl=64)
+        ether(type=0x88A8)
+        / Dot1Q(vlan=100)
+        / Dot1Q(vlan=20)
+        / IP(src="10.0.0.1", dst="10.0.0.2", ttl=64)
         / UDP(sport=1, dport=2),
         ETH + "eth_type(0x88a8),vlan(vid=100,pcp=0),encap(eth_type(0x8100),vlan(vid=20,pcp=0),encap(eth_type(0x0800),"
         "ipv4(src=10.0.0.1,dst=10.0.0.2,proto=17,tos=0,ttl=64,frag=no),udp(src=1,dst=2)))",
     ),
     (
         "vlan-truncated",
-        E(type=0x8100) / b"\x00",
+        ether(type=0x8100) / b"\x00",
         ETH + "eth_type(0x8100),vlan(vid=0,pcp=0,cfi=0),encap()",
     ),
     (
@@ -103,56 +106,64 @@ CASES: list[tuple[str, object, str]] = [
     ),
     (
         "llc-802.3",
-        E() / LLC(dsap=0x42, ssap=0x42, ctrl=3) / (b"\x00" * 40),
+        Dot3(src=A, dst=B) / LLC(dsap=0x42, ssap=0x42, ctrl=3) / (b"\x00" * 40),
         ETH.rstrip(","),
     ),
     (
         "snap",
-        E() / LLC(dsap=0xAA, ssap=0xAA, ctrl=3) / SNAP(OUI=0, code=0x0806) / (b"\x00" * 40),
+        Dot3(src=A, dst=B) / LLC(dsap=0xAA, ssap=0xAA, ctrl=3) / SNAP(OUI=0, code=0x0806) / (b"\x00" * 40),
         ETH + "eth_type(0x0806),arp(sip=0.0.0.0,tip=0.0.0.0,op=0,sha=00:00:00:00:00:00,tha=00:00:00:00:00:00)",
     ),
     (
         "ipv6-udp",
-        E() / IPv6(src="2001:db8::1", dst="2001:db8::2", hlim=64, fl=0x12345, tc=0x20) / UDP(sport=1, dport=2),
+        ether() / IPv6(src="2001:db8::1", dst="2001:db8::2", hlim=64, fl=0x12345, tc=0x20) / UDP(sport=1, dport=2),
         ETH + "eth_type(0x86dd),ipv6(src=2001:db8::1,dst=2001:db8::2,label=0x12345,proto=17,tclass=0x20,"
         "hlimit=64,frag=no),udp(src=1,dst=2)",
     ),
     (
         "ipv6-later-fragment",
-        E() / IPv6(src="2001:db8::1", dst="2001:db8::2", hlim=64) / IPv6ExtHdrFragment(offset=10, nh=17)
+        ether()
+        / IPv6(src="2001:db8::1", dst="2001:db8::2", hlim=64)
+        / IPv6ExtHdrFragment(offset=10, nh=17)
         / (b"\x00" * 16),
         ETH + "eth_type(0x86dd),ipv6(src=2001:db8::1,dst=2001:db8::2,label=0,proto=44,tclass=0,hlimit=64,frag=later)",
     ),
     (
         "ipv6-first-fragment",
-        E() / IPv6(src="2001:db8::1", dst="2001:db8::2", hlim=64) / IPv6ExtHdrFragment(offset=0, m=1, nh=17)
+        ether()
+        / IPv6(src="2001:db8::1", dst="2001:db8::2", hlim=64)
+        / IPv6ExtHdrFragment(offset=0, m=1, nh=17)
         / UDP(sport=1, dport=2),
         ETH + "eth_type(0x86dd),ipv6(src=2001:db8::1,dst=2001:db8::2,label=0,proto=17,tclass=0,hlimit=64,"
         "frag=first),udp(src=1,dst=2)",
     ),
     (
         "icmpv6-echo",
-        E() / IPv6(src="2001:db8::1", dst="2001:db8::2", hlim=64) / ICMPv6EchoRequest(),
+        ether() / IPv6(src="2001:db8::1", dst="2001:db8::2", hlim=64) / ICMPv6EchoRequest(),
         ETH + "eth_type(0x86dd),ipv6(src=2001:db8::1,dst=2001:db8::2,label=0,proto=58,tclass=0,hlimit=64,"
         "frag=no),icmpv6(type=128,code=0)",
     ),
     (
         "nd-ns",
-        E() / IPv6(src="2001:db8::1", dst="ff02::1:ff00:2", hlim=255) / ICMPv6ND_NS(tgt="2001:db8::2")
+        ether()
+        / IPv6(src="2001:db8::1", dst="ff02::1:ff00:2", hlim=255)
+        / ICMPv6ND_NS(tgt="2001:db8::2")
         / ICMPv6NDOptSrcLLAddr(lladdr=A),
         ETH + "eth_type(0x86dd),ipv6(src=2001:db8::1,dst=ff02::1:ff00:2,label=0,proto=58,tclass=0,hlimit=255,"
         f"frag=no),icmpv6(type=135,code=0),nd(target=2001:db8::2,sll={A},tll=00:00:00:00:00:00)",
     ),
     (
         "nd-na",
-        E() / IPv6(src="2001:db8::2", dst="2001:db8::1", hlim=255) / ICMPv6ND_NA(tgt="2001:db8::2")
+        ether()
+        / IPv6(src="2001:db8::2", dst="2001:db8::1", hlim=255)
+        / ICMPv6ND_NA(tgt="2001:db8::2")
         / ICMPv6NDOptDstLLAddr(lladdr=B),
         ETH + "eth_type(0x86dd),ipv6(src=2001:db8::2,dst=2001:db8::1,label=0,proto=58,tclass=0,hlimit=255,"
         f"frag=no),icmpv6(type=136,code=0),nd(target=2001:db8::2,sll=00:00:00:00:00:00,tll={B})",
     ),
     (
         "mpls-one-label",
-        E(type=0x8847) / MPLS(label=100, cos=1, s=1, ttl=64) / IP(src="10.0.0.1", dst="10.0.0.2"),
+        ether(type=0x8847) / MPLS(label=100, cos=1, s=1, ttl=64) / IP(src="10.0.0.1", dst="10.0.0.2"),
         ETH + "eth_type(0x8847),mpls(label=100,tc=1,ttl=64,bos=1)",
     ),
 ]
@@ -171,6 +182,6 @@ def test_miss_key(
 def test_runt_frames_are_dropped_without_upcall(
     dp: Datapath, ports: list[Port], harness: PacketHarness, listener: UpcallListener, length: int
 ) -> None:
-    harness.send_packet(ports[0], bytes(E())[:length])
-    assert [u for u in listener.receive(timeout=0.3) if u.packet[:6] == bytes(E())[:6]] == []
+    harness.send_packet(ports[0], bytes(ether())[:length])
+    assert [u for u in listener.receive(timeout=0.3) if u.packet[:6] == bytes(ether())[:6]] == []
     assert dp.stats().missed == 0

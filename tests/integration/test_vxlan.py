@@ -40,7 +40,7 @@ def outer(inner: object, vni: int, *, sport: int = 5555, ttl: int = 63, tos: int
         Ether(src=PEER_MAC, dst="ff:ff:ff:ff:ff:ff")
         / IP(src=PEER, dst=LOCAL, ttl=ttl, tos=tos)
         / UDP(sport=sport, dport=4789, chksum=0)
-        / VXLAN(vni=vni, flags=flags)
+        / VXLAN(vni=vni, flags=flags, NextProtocol=0)
         / inner
     )
 
@@ -52,9 +52,13 @@ def test_encapsulation(dp: Datapath, ports: list[Port], harness: PacketHarness, 
     )
     inner = udp4()
     harness.send_packet(ports[0], inner)
-    expected = Ether(dst=PEER_MAC) / IP(src=LOCAL, dst=PEER, ttl=64, flags=0) / UDP(dport=4789, chksum=0) / VXLAN(
-        vni=5, flags=0x08
-    ) / inner
+    expected = (
+        Ether(dst=PEER_MAC)
+        / IP(src=LOCAL, dst=PEER, ttl=64, flags=0)
+        / UDP(dport=4789, chksum=0)
+        / VXLAN(vni=5, flags=0x08, NextProtocol=0)
+        / inner
+    )
     mask = Mask(expected).ignore("Ether", "src").ignore("IP", "id").ignore("IP", "chksum").ignore("UDP", "sport")
     frame = harness.verify_packet(mask, underlay)
     assert 32768 <= Ether(frame)[UDP].sport <= 60999

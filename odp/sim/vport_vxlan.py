@@ -1,0 +1,351 @@
+"""VXLAN vports on the wire: encapsulation and decapsulation as the kernel does them.
+
+An OVS VXLAN vport is a collect-metadata vxlan netdev (``vport-vxlan.c``
+creates it with ``VXLAN_F_COLLECT_METADATA``, no learning, MTU
+``IP_MAX_MTU``); the packet work is ``vxlan_xmit_one()`` / ``vxlan_rcv()`` in
+``drivers/net/vxlan/vxlan_core.c`` plus the host's IPv4 and UDP input.
+IPv4 underlay only (metadata with IPv6 addresses is not encapsulated).
+
+Encapsulation (:func:`encapsulate`), from the egress :class:`TunnelInfo`:
+
+* outer Ethernet with the given MACs (the neighbour table is the glue's);
+* IPv4: source = the metadata's source, else the route's (``src_ip``);
+  destination = the metadata's; TTL = the metadata's, 0 meaning the route
+  default (``default_ttl``, 64); DSCP from the metadata's ``tos`` with the ECN
+  bits taken from the inner IP header (``INET_ECN_encapsulate()``: an inner
+  CE becomes ECT(0); a non-IP inner frame counts as not-ECT); DF only with
+  TunnelFlag.DF; identification ``ip_id``; header checksum;
+* UDP: destination = the metadata's ``tp_dst`` or the vport's port; source
+  = ``udp_flow_src_port()`` of a hash of the inner flow over the local port
+  range, ``[low, high)`` (the metadata's ``tp_src`` is ignored); checksum
+  only with TunnelFlag.CSUM, else 0;
+* VXLAN: flags 0x08, VNI = low 24 bits of ``tun_id``; with a GBP vport
+  (``gbp=True``) and non-zero ``tun.gbp``, the G bit, D/A bits and policy id.
+
+Decapsulation (:func:`decapsulate`) applies the host's IPv4/UDP input checks
+and ``vxlan_rcv()``'s, and reports the metadata the kernel attaches.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+
+from odp.constants import TunnelFlag
+from odp.sim.packet import (
+    AF_INET,
+    DEFAULT_PORT_RANGE,
+    TunnelInfo,
+    checksum,
+    csum_replace,
+    flow_hash,
+    inner_dsfield,
+    ones_sum,
+    udp_flow_src_port,
+)
+
+__all__ = [
+    "DROP_BAD_UDP_CHECKSUM",
+    "DROP_BAD_UDP_LENGTH",
+    "DROP_ECN",
+    "DROP_INNER_SRC_MAC_INVALID",
+    "DROP_INNER_SRC_MAC_IS_DEVICE",
+    "DROP_INNER_TOO_SHORT",
+    "DROP_NO_VNI_FLAG",
+    "DROP_RESERVED_BITS",
+    "DROP_SHORT_VXLAN_HEADER",
+    "VXLAN_OVERHEAD",
+    "DecapDrop",
+    "TunnelInfo",
+    "decapsulate",
+    "encapsulate",
+    "fill_metadata_dst",
+    "source_port",
+]
+
+#: Bytes added in front of the inner frame: outer Ethernet, IPv4, UDP, VXLAN.
+VXLAN_OVERHEAD = 14 + 20 + 8 + 8
+
+VXLAN_HF_VNI = 0x08000000  # the I flag, in the first 32-bit word
+VXLAN_HF_GBP = 0x80000000
+VXLAN_GBP_USED_BITS = VXLAN_HF_GBP | 0x00FFFFFF
+VXLAN_GBP_DONT_LEARN = 1 << 22
+VXLAN_GBP_POLICY_APPLIED = 1 << 19
+VXLAN_GBP_ID_MASK = 0xFFFF
+
+IP_DF = 0x4000
+IPPROTO_UDP = 17
+
+# Reasons reported in DecapDrop (the kernel's drops, in the order it checks).
+DROP_BAD_UDP_LENGTH = "bad UDP length"
+DROP_BAD_UDP_CHECKSUM = "bad UDP checksum"
+DROP_SHORT_VXLAN_HEADER = "packet too short for a VXLAN header"
+DROP_NO_VNI_FLAG = "VXLAN I flag not set"
+DROP_INNER_TOO_SHORT = "inner frame shorter than an Ethernet header"
+DROP_RESERVED_BITS = "VXLAN reserved bits set"
+DROP_INNER_SRC_MAC_IS_DEVICE = "inner source MAC is the VXLAN device's own"
+DROP_INNER_SRC_MAC_INVALID = "inner source MAC is multicast or zero"
+DROP_ECN = "outer header CE with a not-ECT inner packet"
+
+
+@dataclass(frozen=True, slots=True)
+class DecapDrop:
+    """A packet addressed to the vport that the kernel drops; ``reason`` is one of the DROP_* strings."""
+
+    reason: str
+
+
+def source_port(inner: bytes, port_range: tuple[int, int] = DEFAULT_PORT_RANGE) -> int:
+    """The outer UDP source port for ``inner`` (``udp_flow_src_port()``, high bound exclusive)."""
+    return udp_flow_src_port(flow_hash(inner), port_range[0], port_range[1])
+
+
+def fill_metadata_dst(
+    inner: bytes,
+    tun: TunnelInfo,
+    *,
+    vport_dst_port: int,
+    src_ip: int | None = None,
+    port_range: tuple[int, int] = DEFAULT_PORT_RANGE,
+) -> TunnelInfo | None:
+    """``vxlan_fill_metadata_dst()``: egress metadata completed as it would be sent.
+
+    What the kernel reports as OVS_PACKET_ATTR_EGRESS_TUN_KEY for
+    ``userspace(..., tunnel_out_port=N)``: ``tp_src`` becomes the source port
+    that :func:`encapsulate` would use, ``tp_dst`` the destination port and a
+    zero IPv4 source the route's (``src_ip``).  None when the kernel fails
+    (no egress metadata, IPv6, no route/source).
+    """
+    if not tun.egress or tun.family != AF_INET or not tun.ipv4_dst:
+        return None
+    src = tun.ipv4_src or src_ip or 0
+    if not src:
+        return None
+    return TunnelInfo(
+        tun_id=tun.tun_id,
+        ipv4_src=src,
+        ipv4_dst=tun.ipv4_dst,
+        tos=tun.tos,
+        ttl=tun.ttl,
+        tp_src=source_port(inner, port_range),
+        tp_dst=tun.tp_dst or vport_dst_port,
+        flags=tun.flags,
+        gbp=tun.gbp,
+        egress=True,
+    )
+
+
+def _ecn_encapsulate(tos: int, inner: bytes) -> int:
+    inner_ecn = inner_dsfield(inner) & 3
+    return (tos & ~3 & 0xFF) | (2 if inner_ecn == 3 else inner_ecn)
+
+
+def encapsulate(
+    inner: bytes,
+    tun: TunnelInfo,
+    *,
+    vport_dst_port: int,
+    src_mac: int,
+    dst_mac: int,
+    src_ip: int | None = None,
+    port_range: tuple[int, int] = DEFAULT_PORT_RANGE,
+    gbp: bool = False,
+    default_ttl: int = 64,
+    ip_id: int = 0,
+) -> bytes | None:
+    """The outer frame ``vxlan_xmit_one()`` sends for ``inner`` with metadata ``tun``.
+
+    Returns None where the kernel drops the packet: no IPv4 destination in
+    the metadata (IPv6-only metadata included: no IPv6 underlay here), or no
+    source address (neither ``tun.ipv4_src`` nor ``src_ip``: no route).
+    ``gbp`` is the vport's GBP extension; ``port_range`` the device's source
+    port range (the default is the host's local port range).  The decision
+    to drop packets without *egress* metadata is made before this is called
+    (the action executor passes None for them).
+    """
+    if tun.family != AF_INET or not tun.ipv4_dst:
+        return None
+    src = tun.ipv4_src or src_ip or 0
+    if not src:
+        return None
+    dport = tun.tp_dst or vport_dst_port
+    sport = source_port(inner, port_range)
+    ttl = tun.ttl or default_ttl
+    tos = _ecn_encapsulate(tun.tos, inner)
+    frag_off = IP_DF if tun.flags & TunnelFlag.DF else 0
+
+    flags = VXLAN_HF_VNI
+    if gbp and tun.gbp:
+        flags |= VXLAN_HF_GBP | (tun.gbp & VXLAN_GBP_ID_MASK)
+        flags |= tun.gbp & (VXLAN_GBP_DONT_LEARN | VXLAN_GBP_POLICY_APPLIED)
+    vxlan = struct.pack("!II", flags, (tun.tun_id & 0xFFFFFF) << 8)
+
+    udp_len = 8 + len(vxlan) + len(inner)
+    udp_csum = 0
+    if tun.flags & TunnelFlag.CSUM:
+        pseudo = struct.pack("!IIBBH", src, tun.ipv4_dst, 0, IPPROTO_UDP, udp_len)
+        udp_hdr = struct.pack("!HHHH", sport, dport, udp_len, 0)
+        udp_csum = checksum(pseudo + udp_hdr + vxlan + inner) or 0xFFFF
+    udp = struct.pack("!HHHH", sport, dport, udp_len, udp_csum)
+
+    ip = bytearray(
+        struct.pack(
+            "!BBHHHBBHII",
+            0x45,
+            tos,
+            20 + udp_len,
+            ip_id & 0xFFFF,
+            frag_off,
+            ttl,
+            IPPROTO_UDP,
+            0,
+            src,
+            tun.ipv4_dst,
+        )
+    )
+    csum = checksum(ip)
+    ip[10] = csum >> 8
+    ip[11] = csum & 0xFF
+    eth = dst_mac.to_bytes(6, "big") + src_mac.to_bytes(6, "big") + b"\x08\x00"
+    return eth + bytes(ip) + udp + vxlan + inner
+
+
+def _ecn_decapsulate(outer_tos: int, inner: bytes) -> bytes | None:
+    """``IP_ECN_decapsulate()`` on an untagged inner IPv4/IPv6 packet; None = drop.
+
+    An outer CE with a not-ECT inner packet is dropped; an outer CE marks an
+    ECT inner packet CE; an outer ECT(1) turns an inner ECT(0) into ECT(1).
+    (VLAN-tagged inner packets are passed unchanged.)
+    """
+    etype = inner[12] << 8 | inner[13]
+    if etype == 0x0800 and len(inner) >= 34:
+        inner_ecn = inner[15] & 3
+    elif etype == 0x86DD and len(inner) >= 54:
+        inner_ecn = (inner[15] >> 4) & 3
+    else:
+        return inner
+    outer_ecn = outer_tos & 3
+    if inner_ecn == 0:
+        return None if outer_ecn == 3 else inner
+    if outer_ecn == 3 and inner_ecn != 3:
+        new_ecn = 3
+    elif outer_ecn == 1 and inner_ecn == 2:
+        new_ecn = 1
+    else:
+        return inner
+    buf = bytearray(inner)
+    if etype == 0x0800:
+        old_word = bytes(buf[14:16])
+        buf[15] = (buf[15] & ~3 & 0xFF) | new_ecn
+        check = csum_replace(buf[24] << 8 | buf[25], old_word, bytes(buf[14:16]))
+        buf[24] = check >> 8
+        buf[25] = check & 0xFF
+    else:
+        buf[15] = (buf[15] & 0xCF) | (new_ecn << 4)
+    return bytes(buf)
+
+
+def decapsulate(
+    frame: bytes,
+    *,
+    local_ips: Collection[int] | Callable[[int], bool],
+    vport_dst_port: int,
+    vxlan_mac: int | None,
+    gbp: bool = False,
+) -> tuple[bytes, TunnelInfo] | DecapDrop | None:
+    """What the host does with an outer ``frame`` arriving for a VXLAN vport.
+
+    * None: not this vport's packet (not an untagged IPv4 frame with a sane,
+      correctly checksummed header, not addressed to one of ``local_ips`` (a
+      collection of IPv4 ints or a predicate), not UDP, not to
+      ``vport_dst_port``, or an IP fragment, which the host would reassemble
+      first: not modelled).  The host stack deals with it some other way.
+    * :class:`DecapDrop`: addressed to the vport and dropped by the kernel:
+      a bad UDP length, a bad non-zero UDP checksum, fewer than 8 bytes of
+      VXLAN header, no I flag, an inner frame shorter than 14 bytes, any
+      reserved bit set (flags other than I, the low byte of the VNI word;
+      with ``gbp`` the G bit and policy fields are allowed), an inner source
+      MAC equal to ``vxlan_mac`` (None: no such check) or that is multicast or
+      zero (``vxlan_set_mac()``), or an outer CE on a not-ECT inner packet.
+    * Otherwise ``(inner frame, metadata)``: the inner frame (its ECN bits
+      updated from the outer header as ``IP_ECN_decapsulate()`` does) and
+      ingress :class:`TunnelInfo` (``egress=False``): tun_id = VNI, ipv4_src /
+      ipv4_dst = outer source / destination, tos and ttl of the outer header,
+      tp_src / tp_dst the outer UDP ports, flags KEY plus CSUM when the outer
+      UDP checksum was non-zero (never DF), gbp from a GBP header.
+    """
+    n = len(frame)
+    if n < 34 or frame[12] != 0x08 or frame[13] != 0x00:
+        return None
+    vihl = frame[14]
+    hl = (vihl & 15) * 4
+    if vihl >> 4 != 4 or hl < 20 or n < 14 + hl:
+        return None
+    tot_len = frame[16] << 8 | frame[17]
+    if tot_len < hl or 14 + tot_len > n:
+        return None
+    if ones_sum(frame[14 : 14 + hl]) != 0xFFFF:
+        return None  # ip_rcv(): bad header checksum
+    tos = frame[15]
+    frag = (frame[20] << 8 | frame[21]) & 0x3FFF
+    ttl = frame[22]
+    proto = frame[23]
+    ip_src, ip_dst = struct.unpack_from("!II", frame, 26)
+    is_local = local_ips(ip_dst) if callable(local_ips) else ip_dst in local_ips
+    if not is_local or proto != IPPROTO_UDP or frag:
+        return None
+    end = 14 + tot_len  # the IP layer trims link-layer padding
+    udp = 14 + hl
+    if end < udp + 8:
+        return None  # no UDP header: the UDP layer drops it before any socket lookup
+    sport, dport, ulen, ucsum = struct.unpack_from("!HHHH", frame, udp)
+    if dport != vport_dst_port:
+        return None
+    if ulen < 8 or ulen > end - udp:
+        return DecapDrop(DROP_BAD_UDP_LENGTH)
+    udp_end = udp + ulen
+    if ucsum:
+        pseudo = struct.pack("!IIBBH", ip_src, ip_dst, 0, IPPROTO_UDP, ulen)
+        if ones_sum(frame[udp:udp_end], ones_sum(pseudo)) != 0xFFFF:
+            return DecapDrop(DROP_BAD_UDP_CHECKSUM)
+    vx = udp + 8
+    if udp_end < vx + 8:
+        return DecapDrop(DROP_SHORT_VXLAN_HEADER)
+    vx_flags, vx_vni = struct.unpack_from("!II", frame, vx)
+    if not vx_flags & VXLAN_HF_VNI:
+        return DecapDrop(DROP_NO_VNI_FLAG)
+    unparsed_flags = vx_flags & ~VXLAN_HF_VNI
+    unparsed_vni = vx_vni & 0xFF
+    vni = vx_vni >> 8
+    inner = frame[vx + 8 : udp_end]
+    if len(inner) < 14:
+        return DecapDrop(DROP_INNER_TOO_SHORT)
+    flags = int(TunnelFlag.KEY) | (int(TunnelFlag.CSUM) if ucsum else 0)
+    gbp_value = 0
+    if gbp:
+        if unparsed_flags & VXLAN_HF_GBP:
+            gbp_value = unparsed_flags & (VXLAN_GBP_ID_MASK | VXLAN_GBP_DONT_LEARN | VXLAN_GBP_POLICY_APPLIED)
+        unparsed_flags &= ~VXLAN_GBP_USED_BITS
+    if unparsed_flags or unparsed_vni:
+        return DecapDrop(DROP_RESERVED_BITS)
+    inner_src = int.from_bytes(inner[6:12], "big")
+    if vxlan_mac is not None and inner_src == vxlan_mac:
+        return DecapDrop(DROP_INNER_SRC_MAC_IS_DEVICE)
+    if inner[6] & 1 or not inner_src:
+        return DecapDrop(DROP_INNER_SRC_MAC_INVALID)
+    decapped = _ecn_decapsulate(tos, inner)
+    if decapped is None:
+        return DecapDrop(DROP_ECN)
+    return decapped, TunnelInfo(
+        tun_id=vni,
+        ipv4_src=ip_src,
+        ipv4_dst=ip_dst,
+        tos=tos,
+        ttl=ttl,
+        tp_src=sport,
+        tp_dst=dport,
+        flags=flags,
+        gbp=gbp_value,
+        egress=False,
+    )
