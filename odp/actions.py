@@ -403,7 +403,9 @@ class UnknownAction(Action):
 
 def set_tunnel(**fields: Any) -> Set:
     """``Set(Tunnel(...))`` with exact values, e.g. ``set_tunnel(tun_id=5, ipv4_dst="10.0.0.2", ttl=64)``."""
-    return Set(Tunnel(**fields))
+    tunnel = Tunnel(**fields)
+    # A set() carries whole values: every flag not given is "off", exactly.
+    return Set(tunnel.with_fields(flags=Masked(tunnel.flags.value, 0xF)))
 
 
 ACTION_CLASSES: tuple[type[Action], ...] = (
