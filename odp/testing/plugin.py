@@ -103,6 +103,9 @@ def make_topology(backend: str) -> Topology:
         return SimTopology()
     reason = kernel_unavailable_reason()
     if reason is not None:
+        if os.environ.get("ODP_REQUIRE_KERNEL"):
+            # CI's kernel job: a kernel that cannot be used is a failure, not a skip.
+            pytest.fail(f"ODP_REQUIRE_KERNEL is set but {reason}", pytrace=False)
         pytest.skip(reason)
     from odp.testing.kernel_topology import KernelTopology
 
