@@ -1001,7 +1001,22 @@ def _explain_mask(unexpected: int, key: SwKey, mask: SwKey, key_attrs: int) -> I
     return _fail("mask-not-allowed", None, "the mask is not allowed")  # pragma: no cover
 
 
+# The last match parsed and its result: validate_match() and then
+# validate_actions() on the same (immutable) Match parse it once.
+_last_parsed: tuple[Match, _Parsed] | None = None
+
+
 def _get_match(match: Match) -> _Parsed:
+    global _last_parsed
+    last = _last_parsed
+    if last is not None and last[0] is match:
+        return last[1]
+    parsed = _parse_match(match)
+    _last_parsed = (match, parsed)
+    return parsed
+
+
+def _parse_match(match: Match) -> _Parsed:
     if not isinstance(match, Match):
         raise _fail("not-a-match", None, f"{match!r} is not a Match")
     key_blob, mask_blob = _wire(match)

@@ -38,6 +38,7 @@ from odp.datapath import (
 from odp.errors import ExistsError, FieldError, InvalidArgument, InvalidFlow, NotFoundError, NotSupported
 from odp.keys import DpHash, InPort, Match, Priority, RecircId, SkbMark, Tunnel
 from odp.sim import swkey as sk
+from odp.sim.actions import execute_actions
 from odp.sim.flow import extract
 from odp.sim.flow_netlink import flow_match, from_match, packet_match
 from odp.sim.flow_table import FlowTable, SimFlow
@@ -50,7 +51,9 @@ from odp.sim.vport import SimVport
 RECURSION_LIMIT = 8
 #: Upcalls queued per listener before further ones are lost (netlink ENOBUFS).
 UPCALL_QUEUE_MAX = 4096
-TCP_PROTO = 6
+_IN_PORT_SHIFT = sk.GEOMETRY["in_port"][0]
+_DEVICE_KINDS = frozenset({VportKind.NETDEV, VportKind.INTERNAL})
+_TCP_FLAGS_SHIFT = sk.GEOMETRY["tcp_flags"][0]
 
 
 @dataclass(slots=True)
@@ -81,6 +84,7 @@ class SimDatapath:
         self.random = random.Random(host.seed)
         self.meters: dict[int, Any] = {}
         self._depth = 0
+        self._context = _Context(self)
 
     # -- vports ---------------------------------------------------------------
     def vport_by_ref(self, port: PortRef) -> SimVport:
@@ -93,46 +97,52 @@ class SimDatapath:
         return vp
 
     # -- packet path ----------------------------------------------------------
-    def receive(self, port_no: int, frame: bytes, tunnel: Any = None) -> None:
+    def receive(self, port_no: int, frame: bytes, tunnel: TunnelInfo | None = None) -> None:
         """A frame arrives on vport ``port_no`` (ovs_vport_receive)."""
         vport = self.vports.get(port_no)
         if vport is None:
             return
-        vport.counters.rx_packets += 1
-        vport.counters.rx_bytes += len(frame)
-        meta = sk.put(0, "in_port", port_no)
+        counters = vport.counters
+        counters.rx_packets += 1
+        counters.rx_bytes += len(frame)
+        meta = port_no << _IN_PORT_SHIFT
         if tunnel is not None:
-            meta |= tunnel_key_bits(tunnel)
+            meta |= tunnel.key_bits()
         ext = extract(frame, meta)
         if ext is None:
             return  # shorter than an Ethernet header: dropped silently
         self.process(frame, ext.key, tunnel)
 
-    def process(self, frame: bytes, key: int, tunnel: Any = None) -> None:
+    def process(self, frame: bytes, key: int, tunnel: TunnelInfo | None = None) -> None:
         """ovs_dp_process_packet: lookup, then actions or a MISS upcall."""
         flow = self.table.lookup(key)
         if flow is None:
             self.counters.missed += 1
-            self.upcall(UpcallKind.MISS, frame, key, port_no=sk.get(key, "in_port"))
+            self.upcall(UpcallKind.MISS, frame, key, port_no=(key >> _IN_PORT_SHIFT) & 0xFFFF)
             return
         self.counters.hit += 1
         flow.packets += 1
         flow.bytes += len(frame)
         flow.used = self.host.clock()
-        if sk.get(key, "eth_type") in (0x0800, 0x86DD) and sk.get(key, "ip_proto") == TCP_PROTO:
-            flow.tcp_flags |= sk.get(key, "tcp_flags")
+        # Extraction leaves tcp_flags zero for anything but TCP.
+        flow.tcp_flags |= (key >> _TCP_FLAGS_SHIFT) & 0xFFFF
+        outputs = flow.outputs
+        if outputs is not None:
+            # Fast path for flows whose actions are only outputs (no copy needed:
+            # frames are immutable bytes).
+            for port in outputs:
+                self.output(port, frame, None)
+            return
         self.run_actions(frame, key, flow.actions, tunnel)
 
     def run_actions(
         self, frame: bytes, key: int, actions: Actions, tunnel: TunnelInfo | None = None, mru: int = 0
     ) -> None:
-        from odp.sim.actions import execute_actions
-
         if self._depth >= RECURSION_LIMIT:
             return
         self._depth += 1
         try:
-            execute_actions(_Context(self), frame, key, actions, tunnel=tunnel, mru=mru)
+            execute_actions(self._context, frame, key, actions, tunnel=tunnel, mru=mru)
         finally:
             self._depth -= 1
 
@@ -175,15 +185,16 @@ class SimDatapath:
             return None
         return _LISTENERS.get((self.host.id, pid))
 
-    def output(self, port_no: int, frame: bytes, tunnel: Any) -> None:
+    def output(self, port_no: int, frame: bytes, tunnel: TunnelInfo | None) -> None:
         vport = self.vports.get(port_no)
         if vport is None:
             return  # the kernel silently drops output to a missing port
-        if vport.kind in (VportKind.NETDEV, VportKind.INTERNAL):
-            vport.counters.tx_packets += 1
-            vport.counters.tx_bytes += len(frame)
+        if vport.kind in _DEVICE_KINDS:
+            counters = vport.counters
+            counters.tx_packets += 1
+            counters.tx_bytes += len(frame)
             vport.interface.sent.append(frame)
-        elif vport.kind == VportKind.VXLAN:
+        elif vport.kind is VportKind.VXLAN:
             self._output_vxlan(vport, frame, tunnel)
         else:
             raise NotSupported(f"the simulator does not send traffic through {vport.kind.value} vports yet")
@@ -528,7 +539,9 @@ class SimBackend(Backend):
         if existing is None:
             flow = SimFlow(sw=sw, unmasked_key=sw.key, match=match, actions=actions, ufid=ufid)
             d.table.insert(flow)
-            return self._flow(flow)
+            # A new flow is reported as given (rebuilding the kernel's view of it
+            # costs more than the insert; dumps and GET report that view).
+            return Flow(match=match, actions=actions, ufid=ufid)
         if create == FlowCreate.EXCLUSIVE:
             raise ExistsError("a flow matching this key already exists (use replace/modify to change its actions)")
         same = (
@@ -541,7 +554,7 @@ class SimBackend(Backend):
             if target is None:
                 raise NotFoundError("an overlapping flow with a different key exists; the flow was not replaced")
             existing = target
-        existing.actions = actions
+        existing.set_actions(actions)
         return self._flow(existing)
 
     def _find(self, d: SimDatapath, match: Match | None, ufid: bytes | None) -> SimFlow:
@@ -574,7 +587,7 @@ class SimBackend(Backend):
         flow = self._find(d, match, ufid)
         if actions is not None:
             validate_actions(actions, match if match is not None else flow.match)
-            flow.actions = actions
+            flow.set_actions(actions)
         if clear_stats:
             flow.clear_stats()
         return self._flow(flow)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from odp.actions import Actions
+from odp.actions import Actions, Output
 from odp.keys import Match
 from odp.sim.flow_netlink import SwMatch
 
@@ -33,6 +33,19 @@ class SimFlow:
     bytes: int = 0
     used: int | None = None
     tcp_flags: int = 0
+    #: The output ports when the actions are nothing but outputs (the packet
+    #: path's fast path), else None.
+    outputs: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        self.set_actions(self.actions)
+
+    def set_actions(self, actions: Actions) -> None:
+        self.actions = actions
+        items = actions.items
+        self.outputs = tuple(a.port for a in items if isinstance(a, Output)) if all(
+            isinstance(a, Output) for a in items
+        ) else None
 
     def clear_stats(self) -> None:
         self.packets = 0
@@ -156,5 +169,3 @@ class FlowTable:
         self._emc.clear()
         self._count = 0
 
-    def replace_actions(self, flow: SimFlow, actions: Actions) -> None:
-        flow.actions = actions

@@ -24,51 +24,36 @@ from collections.abc import Mapping
 #: width.  ARP keeps its sender/target IPs in ipv4_src/ipv4_dst (as the kernel
 #: does) and its opcode in arp_op (the kernel uses ip.proto).
 LAYOUT: tuple[tuple[str, str], ...] = (
-    # metadata
-    ("recirc_id", "I"),
-    ("dp_hash", "I"),
-    ("priority", "I"),
-    ("skb_mark", "I"),
-    ("in_port", "H"),
+    # Rarely set fields first (most significant bits), so that the key of a
+    # common packet, and of most flows, is a small int: CPython's ``&`` and
+    # ``hash`` cost grows with the int's highest non-zero digit.
+    # conntrack
+    ("ct_orig_src", "16s"),
+    ("ct_orig_dst", "16s"),
+    ("ct_orig_tp_src", "H"),
+    ("ct_orig_tp_dst", "H"),
+    ("ct_orig_proto", "B"),
+    ("ct_labels", "16s"),
+    ("ct_mark", "I"),
+    ("ct_zone", "H"),
+    ("ct_state", "I"),
     # tunnel metadata (tun_proto: 0 none, 2 AF_INET, 10 AF_INET6)
-    ("tun_proto", "B"),
+    ("tun_ipv6_src", "16s"),
+    ("tun_ipv6_dst", "16s"),
+    ("tun_gbp", "I"),
     ("tun_id", "Q"),
     ("tun_ipv4_src", "I"),
     ("tun_ipv4_dst", "I"),
-    ("tun_ipv6_src", "16s"),
-    ("tun_ipv6_dst", "16s"),
     ("tun_tos", "B"),
     ("tun_ttl", "B"),
     ("tun_tp_src", "H"),
     ("tun_tp_dst", "H"),
     ("tun_flags", "B"),  # odp.constants.TunnelFlag bits
-    ("tun_gbp", "I"),
-    # conntrack
-    ("ct_state", "I"),
-    ("ct_zone", "H"),
-    ("ct_mark", "I"),
-    ("ct_labels", "16s"),
-    ("ct_orig_proto", "B"),
-    ("ct_orig_src", "16s"),
-    ("ct_orig_dst", "16s"),
-    ("ct_orig_tp_src", "H"),
-    ("ct_orig_tp_dst", "H"),
-    # L2 (mac_proto: 0 Ethernet, 1 no L2 header)
-    ("mac_proto", "B"),
-    ("eth_src", "6s"),
-    ("eth_dst", "6s"),
-    ("vlan_tci", "H"),
-    ("vlan_tpid", "H"),
-    ("cvlan_tci", "H"),
-    ("cvlan_tpid", "H"),
-    ("eth_type", "H"),
-    # L3
-    ("ip_proto", "B"),
-    ("ip_tos", "B"),
-    ("ip_ttl", "B"),
-    ("ip_frag", "B"),
-    ("ipv4_src", "I"),
-    ("ipv4_dst", "I"),
+    ("tun_proto", "B"),
+    # IPv6, ND, ARP, MPLS, inner VLAN
+    ("nd_target", "16s"),
+    ("nd_sll", "6s"),
+    ("nd_tll", "6s"),
     ("ipv6_src", "16s"),
     ("ipv6_dst", "16s"),
     ("ipv6_label", "I"),
@@ -76,17 +61,34 @@ LAYOUT: tuple[tuple[str, str], ...] = (
     ("arp_op", "H"),
     ("arp_sha", "6s"),
     ("arp_tha", "6s"),
-    ("nd_target", "16s"),
-    ("nd_sll", "6s"),
-    ("nd_tll", "6s"),
     ("mpls_labels", "B"),  # bitmask of the labels present (kernel: num_labels_mask)
     ("mpls_lse0", "I"),
     ("mpls_lse1", "I"),
     ("mpls_lse2", "I"),
-    # L4
+    ("cvlan_tci", "H"),
+    ("cvlan_tpid", "H"),
+    # metadata
+    ("dp_hash", "I"),
+    ("skb_mark", "I"),
+    ("priority", "I"),
+    ("recirc_id", "I"),
+    # what nearly every flow matches on, in the least significant bits
+    ("mac_proto", "B"),  # 0 Ethernet, 1 no L2 header
+    ("in_port", "H"),
+    ("vlan_tci", "H"),
+    ("vlan_tpid", "H"),
+    ("eth_src", "6s"),
+    ("eth_dst", "6s"),
+    ("eth_type", "H"),
+    ("ip_proto", "B"),
+    ("ip_tos", "B"),
+    ("ip_ttl", "B"),
+    ("ip_frag", "B"),
+    ("ipv4_src", "I"),
+    ("ipv4_dst", "I"),
+    ("tcp_flags", "H"),
     ("tp_src", "H"),
     ("tp_dst", "H"),
-    ("tcp_flags", "H"),
 )
 
 FORMAT = "!" + "".join(code for _, code in LAYOUT)
