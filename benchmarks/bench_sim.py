@@ -18,14 +18,18 @@ import time
 from odp.actions import Actions, Output
 from odp.datapath import Connection
 from odp.keys import Ethernet, EthType, InPort, Ipv4, KeyAttr, Match, Tcp, TcpFlags, Udp
-from odp.sim.datapath import SimBackend
 from odp.sim import swkey as sk
+from odp.sim.datapath import SimBackend
 from odp.sim.flow import extract
 from odp.sim.network import Host
 
 
 def frame(src: int, dst: int, proto: int, sport: int, dport: int) -> bytes:
-    l4 = struct.pack("!HHHH", sport, dport, 8, 0) if proto == 17 else struct.pack("!HHIIBBHHH", sport, dport, 0, 0, 0x50, 2, 0, 0, 0)
+    l4 = (
+        struct.pack("!HHHH", sport, dport, 8, 0)
+        if proto == 17
+        else struct.pack("!HHIIBBHHH", sport, dport, 0, 0, 0x50, 2, 0, 0, 0)
+    )
     ip = struct.pack("!BBHHHBBHII", 0x45, 0, 20 + len(l4), 0, 0, 64, proto, 0, src, dst)
     return b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x08\x00" + ip + l4 + b"\x00" * 6
 
@@ -93,7 +97,9 @@ def main() -> None:
     t_rx = time.perf_counter() - t0
     out.sent.clear()
     stats = dp.stats()
-    print(f"receive: extract+lookup+output          {rate(len(stream), t_rx)}   (hit {stats.hit}, missed {stats.missed})")
+    print(
+        f"receive: extract+lookup+output          {rate(len(stream), t_rx)}   (hit {stats.hit}, missed {stats.missed})"
+    )
 
     in_port_1 = sk.put(0, "in_port", 1)
     keys = [extract(f, in_port_1).key for f in stream[:20_000]]  # type: ignore[union-attr]
@@ -116,7 +122,7 @@ def main() -> None:
     sample_keys = keys[:2000]
     t0 = time.perf_counter()
     for k in sample_keys:
-        for tab in table._masks:  # noqa: SLF001 - benchmark probes the internals on purpose
+        for tab in table._masks:
             if tab.flows.get(k & tab.mask) is not None:
                 break
     t_tss = time.perf_counter() - t0
@@ -127,8 +133,10 @@ def main() -> None:
                 break
     t_lin = time.perf_counter() - t0
     print(f"lookup, tuple space (no cache)          {rate(len(sample_keys), t_tss)}")
-    print(f"lookup, linear scan                     {rate(len(sample_keys), t_lin)}   "
-          f"(tuple space is {t_lin / t_tss:,.0f}x faster)")
+    print(
+        f"lookup, linear scan                     {rate(len(sample_keys), t_lin)}   "
+        f"(tuple space is {t_lin / t_tss:,.0f}x faster)"
+    )
 
 
 if __name__ == "__main__":

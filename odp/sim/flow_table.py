@@ -43,9 +43,9 @@ class SimFlow:
     def set_actions(self, actions: Actions) -> None:
         self.actions = actions
         items = actions.items
-        self.outputs = tuple(a.port for a in items if isinstance(a, Output)) if all(
-            isinstance(a, Output) for a in items
-        ) else None
+        self.outputs = (
+            tuple(a.port for a in items if isinstance(a, Output)) if all(isinstance(a, Output) for a in items) else None
+        )
 
     def clear_stats(self) -> None:
         self.packets = 0
@@ -168,4 +168,3 @@ class FlowTable:
         self._by_ufid.clear()
         self._emc.clear()
         self._count = 0
-
