@@ -115,6 +115,11 @@ from odp.errors import FieldError, InvalidFlow
 from odp.fields import Masked
 from odp.keys import (
     ALL_ATTR_CLASSES,
+    Arp,
+    CtLabels,
+    CtMark,
+    CtZone,
+    DpHash,
     Encap,
     Ethernet,
     EthType,
@@ -125,8 +130,15 @@ from odp.keys import (
     MaskedBytes,
     Match,
     Mpls,
+    Nd,
     Nsh,
+    Priority,
+    RecircId,
+    Sctp,
+    SkbMark,
+    Tcp,
     Tunnel,
+    Udp,
     UnknownKeyAttr,
     Vlan,
 )
@@ -1034,6 +1046,80 @@ def _parse_match(match: Match) -> _Parsed:
     return _Parsed(key, mask, key_attrs, mask_attrs)
 
 
+# --- a cache of accepted flow shapes ------------------------------------------
+#
+# Installing many flows that differ only in addresses and ports is the common
+# case (and what a benchmark of flow installs measures).  The kernel's checks
+# read the masks and a few key values (eth_type, proto, frag, VLAN TCI, in_port,
+# label, ARP op, ICMP type, ct_state, tunnel, MPLS, NSH) but never the values of
+# the fields below, so a match that differs from an accepted one only in those
+# values is accepted too.  Only acceptances are cached: a refusal always runs
+# the full check, so its message names the real value.
+
+_FREE_FIELDS: dict[type[FixedKeyAttr], frozenset[str]] = {
+    Ethernet: frozenset({"src", "dst"}),
+    Ipv4: frozenset({"src", "dst", "tos", "ttl"}),
+    Ipv6: frozenset({"src", "dst", "tclass", "hlimit"}),
+    Tcp: frozenset({"src", "dst"}),
+    Udp: frozenset({"src", "dst"}),
+    Sctp: frozenset({"src", "dst"}),
+    Arp: frozenset({"sip", "tip", "sha", "tha"}),
+    Nd: frozenset({"target", "sll", "tll"}),
+    Priority: frozenset({"value"}),
+    SkbMark: frozenset({"value"}),
+    RecircId: frozenset({"value"}),
+    DpHash: frozenset({"value"}),
+    CtMark: frozenset({"value"}),
+    CtZone: frozenset({"value"}),
+    CtLabels: frozenset({"value"}),
+}
+_SIGNATURE_CACHE_MAX = 4096
+_accepted_matches: set[object] = set()
+_accepted_actions: set[object] = set()
+
+
+def _attr_signature(attr: KeyAttr) -> object:
+    if isinstance(attr, FixedKeyAttr):
+        free = _FREE_FIELDS.get(type(attr), frozenset())
+        return (
+            type(attr),
+            tuple(
+                # A free field's value only matters if it does not fit its field.
+                (m.mask, m.value.bit_length() <= spec.kind.bits if spec.name in free else m.value)
+                for spec, m in attr.items()
+            ),
+        )
+    if isinstance(attr, Encap):
+        return (Encap, tuple(_attr_signature(a) for a in attr.attrs))
+    if isinstance(attr, Tunnel):
+        return (
+            Tunnel,
+            tuple((m.value, m.mask) for _, m in attr.items()),
+            None if attr.geneve is None else (attr.geneve.value, attr.geneve.mask),
+            None if attr.erspan is None else (attr.erspan.value, attr.erspan.mask),
+            attr.extra,
+        )
+    if isinstance(attr, Mpls):
+        return (Mpls, tuple((m.value, m.mask) for m in attr.lses))
+    if isinstance(attr, Nsh):
+        md2 = None if attr.md2 is None else (attr.md2.value, attr.md2.mask)
+        return (Nsh, tuple((m.value, m.mask) for _, m in attr.items()), attr.has_md1, md2)
+    return (type(attr), repr(attr))
+
+
+def _match_signature(match: Match) -> object:
+    return (
+        tuple(_attr_signature(a) for a in match.attrs),
+        tuple(_attr_signature(a) for a in match.mask_only),
+    )
+
+
+def _remember(cache: set[object], item: object) -> None:
+    if len(cache) >= _SIGNATURE_CACHE_MAX:
+        cache.clear()
+    cache.add(item)
+
+
 def validate_match(match: Match) -> None:
     """Raise :class:`InvalidFlow` when the kernel would refuse this key and mask with EINVAL.
 
@@ -1062,7 +1148,13 @@ def validate_match(match: Match) -> None:
     ``l4-mask-without-ip``, ``l4-mask-wrong-ip-version``, ``l4-mask-on-later-fragment``,
     ``nd-mask-needs-exact-icmpv6-type``, ``nd-mask-without-nd-type``.
     """
+    if not isinstance(match, Match):
+        raise _fail("not-a-match", None, f"{match!r} is not a Match")
+    signature = _match_signature(match)
+    if signature in _accepted_matches:
+        return
     _get_match(match)
+    _remember(_accepted_matches, signature)
 
 
 def stored_key_and_mask(match: Match) -> tuple[dict[str, int], dict[str, int]]:
@@ -2017,6 +2109,20 @@ def validate_actions(
     flow and its values are read as they are (the kernel extracts that key
     from the packet itself, so e.g. a truncated VLAN tag keeps eth_type 0x8100).
     """
+    cache_key: object = None
+    if match is not None and not packet and isinstance(match, Match) and isinstance(actions, Actions):
+        try:
+            cache_key = (_match_signature(match), _codec.encode_actions(actions), kernel)
+        except (ValueError, TypeError, OverflowError, struct.error):  # the full path explains it
+            cache_key = None
+        if cache_key is not None and cache_key in _accepted_actions:
+            return
+    _validate_actions(actions, match, kernel=kernel, packet=packet)
+    if cache_key is not None:
+        _remember(_accepted_actions, cache_key)
+
+
+def _validate_actions(actions: Actions, match: Match | None, *, kernel: tuple[int, int] | None, packet: bool) -> None:
     if match is not None and packet:
         flow, state = _packet_flow(match)
     elif match is None:
