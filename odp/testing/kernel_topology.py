@@ -92,7 +92,17 @@ class KernelPort:
         self._anc = socket.CMSG_SPACE(_AUXDATA.size)
 
     def send(self, frame: bytes) -> None:
-        """Put ``frame`` on the wire towards the datapath port."""
+        """Put ``frame`` on the wire towards the datapath port.
+
+        Linux cannot transmit a frame shorter than an Ethernet header (14 bytes) on
+        a veth: AF_PACKET refuses it (EINVAL), so such frames raise ValueError here.
+        """
+        if len(frame) < 14:
+            raise ValueError(
+                f"a {len(frame)}-byte frame cannot be sent on a veth: Linux refuses frames shorter than an "
+                "Ethernet header (14 bytes) on AF_PACKET sockets, so runt frames cannot reach a kernel datapath "
+                "port this way (test them on the simulator, or with packet execute)"
+            )
         self._sock.send(frame)
 
     def _recv_one(self) -> bytes | None:
