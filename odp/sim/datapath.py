@@ -88,6 +88,9 @@ class SimDatapath:
         self._context = _Context(self)
 
     # -- vports ---------------------------------------------------------------
+    def vport_info(self, vport: SimVport) -> VportInfo:
+        return vport.info(self.ifindex, all_pids=bool(self.features & DpFeature.VPORT_PIDS))
+
     def vport_by_ref(self, port: PortRef) -> SimVport:
         if isinstance(port, int):
             vp = self.vports.get(port)
@@ -440,8 +443,8 @@ class SimBackend(Backend):
                 for v in other.vports.values():
                     if v.kind == kind and v.dst_port == dst_port:
                         raise ExistsError(f"UDP port {dst_port} is already used by {kind.value} vport {v.name!r}")
-        elif dst_port is not None and kind != VportKind.GRE:
-            raise FieldError(f"a {kind.value} vport takes no UDP port")
+        elif dst_port is not None:
+            raise FieldError(f"a {kind.value} vport takes no UDP port (dst_port)")
         if port_no is not None:
             if not 0 < port_no < DP_MAX_PORTS:
                 raise FieldError(f"port number {port_no} is out of range 1..{DP_MAX_PORTS - 1}")
@@ -459,27 +462,34 @@ class SimBackend(Backend):
             if name in self.host.interfaces:
                 raise ExistsError(f"a network device named {name!r} already exists")
             iface = self.host.add_interface(name, owned_by_vport=True)
+        if len(upcall_pids) > self.host.cpus:
+            raise InvalidArgument(
+                f"upcall pids: {len(upcall_pids)} pids for a host with {self.host.cpus} CPUs (at most one per CPU)"
+            )
         vport = SimVport(port_no, name, kind, iface, upcall_pids=tuple(upcall_pids) or (0,), dst_port=dst_port)
         iface.attached = (d, port_no)
         d.vports[port_no] = vport
-        for listener in d.listeners:
-            listener.vport_added(vport)
-        return vport.info(d.ifindex)
+        if vport.upcall_pids == (0,):
+            # A listener follows new vports (through the vport multicast group on
+            # the kernel); pids given explicitly are kept.
+            for listener in d.listeners:
+                listener.vport_added(vport)
+        return d.vport_info(vport)
 
     def vport_get(self, dp: DpRef, port: PortRef) -> VportInfo:
         d = self._dp(dp)
-        return d.vport_by_ref(port).info(d.ifindex)
+        return d.vport_info(d.vport_by_ref(port))
 
     def vport_list(self, dp: DpRef) -> list[VportInfo]:
         d = self._dp(dp)
-        return [v.info(d.ifindex) for v in sorted(d.vports.values(), key=lambda v: v.port_no)]
+        return [d.vport_info(v) for v in sorted(d.vports.values(), key=lambda v: v.port_no)]
 
     def vport_del(self, dp: DpRef, port: PortRef) -> VportInfo:
         d = self._dp(dp)
         vport = d.vport_by_ref(port)
         if vport.port_no == OVSP_LOCAL:
             raise InvalidArgument("the datapath's local port 0 cannot be deleted (delete the datapath instead)")
-        info = vport.info(d.ifindex)
+        info = d.vport_info(vport)
         self._detach(d, vport)
         return info
 
@@ -494,8 +504,12 @@ class SimBackend(Backend):
         vport = d.vport_by_ref(port)
         if not pids:
             raise FieldError("upcall pids: at least one pid (0 disables upcalls)")
+        if len(pids) > self.host.cpus:
+            raise InvalidArgument(
+                f"upcall pids: {len(pids)} pids for a host with {self.host.cpus} CPUs (at most one per CPU)"
+            )
         vport.upcall_pids = tuple(pids)
-        return vport.info(d.ifindex)
+        return d.vport_info(vport)
 
     # -- flows ----------------------------------------------------------------
     def _compile(self, match: Match) -> Any:
@@ -593,9 +607,10 @@ class SimBackend(Backend):
         if actions is not None:
             validate_actions(actions, match if match is not None else flow.match)
             flow.set_actions(actions)
+        reply = self._flow(flow)  # the kernel replies with the stats from before clearing
         if clear_stats:
             flow.clear_stats()
-        return self._flow(flow)
+        return reply
 
     def flow_get(
         self, dp: DpRef, *, match: Match | None = None, ufid: bytes | None = None, ufid_flags: int = 0

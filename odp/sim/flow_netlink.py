@@ -326,6 +326,7 @@ def _put_l3_l4(container: _Reported, swkey: int, output: int) -> None:
         container.append((KeyAttrType.IPV4, _fixed_values(Ipv4, output)))
     elif eth_type == ETH_P_IPV6:
         container.append((KeyAttrType.IPV6, _fixed_values(Ipv6, output)))
+        container.append((KeyAttrType.IPV6_EXTHDRS, (_g(output, "ipv6_exthdrs"),)))
     elif eth_type in (ETH_P_ARP, ETH_P_RARP):
         container.append((KeyAttrType.ARP, _fixed_values(Arp, output)))
     elif eth_type in (ETH_P_MPLS_UC, ETH_P_MPLS_MC):
@@ -388,7 +389,7 @@ _CLASSES: dict[int, type[FixedKeyAttr]] = {
     cls.TYPE: cls
     for cls in (
         RecircId, DpHash, Priority, SkbMark, CtState, CtZone, CtMark, CtLabels, CtTupleIpv4, CtTupleIpv6,
-        Ethernet, Ipv4, Ipv6, Arp, Tcp, TcpFlags, Udp, Sctp, Icmp, Icmpv6, Nd, InPort, EthType, Vlan,
+        Ethernet, Ipv4, Ipv6, Ipv6Exthdrs, Arp, Tcp, TcpFlags, Udp, Sctp, Icmp, Icmpv6, Nd, InPort, EthType, Vlan,
     )
 }  # fmt: skip
 

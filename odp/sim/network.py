@@ -17,6 +17,7 @@ out of it.
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -89,6 +90,8 @@ class Host:
         self.id = next(self._ids)
         self.clock = clock
         self.seed = seed
+        #: CPUs of the simulated machine (the kernel allows one upcall pid per CPU).
+        self.cpus = os.cpu_count() or 1
         self.interfaces: dict[str, Interface] = {}
         self.datapaths: dict[str, SimDatapath] = {}
         self._ifindex = itertools.count(2)  # 1 is lo

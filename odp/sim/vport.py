@@ -41,14 +41,16 @@ class SimVport:
     dst_port: int | None = None
     counters: Counters = field(default_factory=Counters)
 
-    def info(self, dp_ifindex: int) -> VportInfo:
+    def info(self, dp_ifindex: int, all_pids: bool = True) -> VportInfo:
+        """``all_pids`` False: report only the first upcall pid, as the kernel does
+        unless the datapath has the VPORT_PIDS feature."""
         return VportInfo(
             port_no=self.port_no,
             kind=self.kind,
             name=self.name,
             dp_ifindex=dp_ifindex,
             dst_port=self.dst_port,
-            upcall_pids=self.upcall_pids,
+            upcall_pids=self.upcall_pids if all_pids else self.upcall_pids[:1],
             stats=self.counters.freeze(),
             ifindex=self.interface.ifindex,
         )
