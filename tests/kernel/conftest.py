@@ -45,6 +45,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     reason = kernel_unavailable()
     if reason is None:
         return
+    if os.environ.get("ODP_REQUIRE_KERNEL"):
+        # CI's kernel job: a kernel that cannot be used fails the run instead of skipping it.
+        raise pytest.UsageError(f"ODP_REQUIRE_KERNEL is set but {reason}")
     for item in items:
         if HERE in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.skip(reason=reason))
