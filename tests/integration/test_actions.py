@@ -228,3 +228,55 @@ def test_invalid_actions_are_rejected(dp: Datapath, ports: list[Port], actions: 
     with pytest.raises(InvalidFlow):
         dp.add_flow("in_port(1),eth(),eth_type(0x0800),ipv4(proto=17),udp()", actions)
     assert dp.flows() == []
+
+
+def test_pop_eth_then_push_eth(dp: Datapath, ports: list[Port], harness: PacketHarness) -> None:
+    pkt = udp4()
+    send_through(dp, harness, ports, "pop_eth,push_eth(src=02:00:00:00:00:aa,dst=02:00:00:00:00:bb),2", pkt)
+    exp = pkt.copy()  # type: ignore[attr-defined]
+    exp[Ether].src, exp[Ether].dst = "02:00:00:00:00:aa", "02:00:00:00:00:bb"
+    harness.verify_packet(exp, ports[1])
+
+
+def test_hash_then_recirc_matches_dp_hash(dp: Datapath, ports: list[Port], harness: PacketHarness) -> None:
+    dp.add_flow("recirc_id(0),in_port(1),eth(),eth_type(0x0800),ipv4()", "hash(l4(0)),recirc(0x9)")
+    dp.add_flow("recirc_id(0x9),dp_hash(0/0x0),in_port(1),eth(),eth_type(0x0800),ipv4()", "3")
+    pkt = udp4()
+    harness.send_packet(ports[0], pkt)
+    harness.verify_packet(pkt, ports[2])
+
+
+def test_ct_clear_then_output(dp: Datapath, ports: list[Port], harness: PacketHarness) -> None:
+    pkt = udp4()
+    send_through(dp, harness, ports, "ct_clear,2", pkt)
+    harness.verify_packet(pkt, ports[1])
+
+
+def test_meter_that_does_not_exist_lets_packets_pass(dp: Datapath, ports: list[Port], harness: PacketHarness) -> None:
+    pkt = udp4()
+    send_through(dp, harness, ports, "meter(7),2", pkt)
+    harness.verify_packet(pkt, ports[1])
+
+
+def test_set_skb_mark_is_seen_by_recirculated_lookup(dp: Datapath, ports: list[Port], harness: PacketHarness) -> None:
+    dp.add_flow("recirc_id(0),in_port(1),eth(),eth_type(0x0800),ipv4()", "set(skb_mark(0x2a)),recirc(0x3)")
+    dp.add_flow("recirc_id(0x3),skb_mark(0x2a),in_port(1),eth(),eth_type(0x0800),ipv4()", "2")
+    pkt = udp4()
+    harness.send_packet(ports[0], pkt)
+    harness.verify_packet(pkt, ports[1])
+    harness.verify_no_other_packets()
+
+
+def test_output_to_missing_port_is_silently_dropped(dp: Datapath, ports: list[Port], harness: PacketHarness) -> None:
+    send_through(dp, harness, ports, "9,2", udp4())
+    harness.verify_packet(udp4(), ports[1])
+    harness.verify_no_other_packets()
+
+
+def test_userspace_action_via_execute(
+    dp: Datapath, ports: list[Port], harness: PacketHarness, listener: UpcallListener
+) -> None:
+    pid = dp.vport(1).info().upcall_pids[0]
+    dp.execute(bytes(udp4()), f"userspace(pid={pid},userdata(0a0b0c0d))", key="in_port(1)")
+    ups = listener.receive(timeout=1.0)
+    assert [u.userdata for u in ups] == [bytes.fromhex("0a0b0c0d")]
