@@ -219,6 +219,13 @@ def _bad_len(what: str, got: int, expected: int) -> DecodeError:
     return DecodeError(f"{what}: payload is {got} byte(s), expected {expected}")
 
 
+def _unpack_exact(st: struct.Struct, payload: bytes, what: str) -> int:
+    """The one integer of ``st`` in a payload that must be exactly its size."""
+    if len(payload) != st.size:
+        raise _bad_len(what, len(payload), st.size)
+    return int(st.unpack(payload)[0])
+
+
 def get_u8(payload: bytes, what: str) -> int:
     if len(payload) != 1:
         raise _bad_len(what, len(payload), 1)
@@ -226,45 +233,31 @@ def get_u8(payload: bytes, what: str) -> int:
 
 
 def get_u16(payload: bytes, what: str) -> int:
-    if len(payload) != 2:
-        raise _bad_len(what, len(payload), 2)
-    return int(_U16.unpack(payload)[0])
+    return _unpack_exact(_U16, payload, what)
 
 
 def get_u32(payload: bytes, what: str) -> int:
-    if len(payload) != 4:
-        raise _bad_len(what, len(payload), 4)
-    return int(_U32.unpack(payload)[0])
+    return _unpack_exact(_U32, payload, what)
 
 
 def get_s32(payload: bytes, what: str) -> int:
-    if len(payload) != 4:
-        raise _bad_len(what, len(payload), 4)
-    return int(_S32.unpack(payload)[0])
+    return _unpack_exact(_S32, payload, what)
 
 
 def get_u64(payload: bytes, what: str) -> int:
-    if len(payload) != 8:
-        raise _bad_len(what, len(payload), 8)
-    return int(_U64.unpack(payload)[0])
+    return _unpack_exact(_U64, payload, what)
 
 
 def get_be16(payload: bytes, what: str) -> int:
-    if len(payload) != 2:
-        raise _bad_len(what, len(payload), 2)
-    return int(_BE16.unpack(payload)[0])
+    return _unpack_exact(_BE16, payload, what)
 
 
 def get_be32(payload: bytes, what: str) -> int:
-    if len(payload) != 4:
-        raise _bad_len(what, len(payload), 4)
-    return int(_BE32.unpack(payload)[0])
+    return _unpack_exact(_BE32, payload, what)
 
 
 def get_be64(payload: bytes, what: str) -> int:
-    if len(payload) != 8:
-        raise _bad_len(what, len(payload), 8)
-    return int(_BE64.unpack(payload)[0])
+    return _unpack_exact(_BE64, payload, what)
 
 
 def get_flag(payload: bytes, what: str) -> bool:

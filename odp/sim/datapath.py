@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from odp.actions import Actions, Userspace
-from odp.constants import DP_MAX_PORTS, OVSP_LOCAL, DpFeature
+from odp.constants import DP_MAX_PORTS, OVSP_LOCAL, DpFeature, UfidFlags
 from odp.datapath import (
     Backend,
     DatapathInfo,
@@ -62,11 +62,6 @@ class _DpCounters:
     hit: int = 0
     missed: int = 0
     lost: int = 0
-
-
-def tunnel_key_bits(tun: TunnelInfo) -> int:
-    """Swkey metadata bits for a received packet's tunnel info."""
-    return tun.key_bits()
 
 
 class SimDatapath:
@@ -519,9 +514,9 @@ class SimBackend(Backend):
         return from_match(match)
 
     def _flow(self, f: SimFlow, ufid_flags: int = 0) -> Flow:
-        omit_key = f.ufid is not None and ufid_flags & 1
-        omit_mask = f.ufid is not None and ufid_flags & 2
-        omit_actions = f.ufid is not None and ufid_flags & 4
+        omit_key = f.ufid is not None and ufid_flags & UfidFlags.OMIT_KEY
+        omit_mask = f.ufid is not None and ufid_flags & UfidFlags.OMIT_MASK
+        omit_actions = f.ufid is not None and ufid_flags & UfidFlags.OMIT_ACTIONS
         match: Match | None = None
         if not omit_key:
             full = flow_match(f.unmasked_key, f.sw, masked_key=f.ufid is not None)
@@ -661,7 +656,7 @@ class SimBackend(Backend):
                     meta = sk.put(meta, "dp_hash", attr.value.value)
                 elif isinstance(attr, Tunnel):
                     tunnel = TunnelInfo.from_attr(attr, egress=False)
-                    meta |= tunnel_key_bits(tunnel)
+                    meta |= tunnel.key_bits()
         if in_port >= DP_MAX_PORTS:
             raise InvalidFlow(f"in_port {in_port} exceeds the maximum port {DP_MAX_PORTS - 1}", rule="in-port-range")
         if in_port not in d.vports:

@@ -231,7 +231,7 @@ def _put_l2_onward(b: _Builder, attrs: tuple[KeyAttr, ...], depth: int) -> None:
             b.put_key(tpid_name, eth_type.value.value)
             if eth_type.value.mask:
                 b.put_mask(tpid_name, 0xFFFF)
-        if (encap is not None and depth < 1) or encap is not None:
+        if encap is not None:
             _put_l2_onward(b, encap.attrs, depth + 1)
         return
     if eth_type is not None:
