@@ -57,7 +57,7 @@ import struct
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 
 from odp.actions import (
     Action,
@@ -1078,17 +1078,37 @@ _accepted_matches: set[object] = set()
 _accepted_actions: set[object] = set()
 
 
+def _compile_fixed_signature(cls: type[FixedKeyAttr]) -> Callable[[FixedKeyAttr], object]:
+    """A function computing ``cls``'s signature: every mask, the values that matter,
+    and for a free field only whether its value fits.
+
+    Generated source (like dataclasses' own ``__init__``): one flat tuple of
+    attribute reads runs ~5x faster than a loop over the fields, and installing
+    many flows computes a signature per attribute per flow.
+    """
+    free = _FREE_FIELDS.get(cls, frozenset())
+    parts = []
+    for spec in cls.FIELDS:
+        name = spec.name
+        if not name.isidentifier():  # pragma: no cover - FIELDS are identifiers by construction
+            raise ValueError(f"{cls.__name__}: field {name!r} is not an identifier")
+        value = f"a.{name}.value.bit_length() <= {spec.kind.bits}" if name in free else f"a.{name}.value"
+        parts.append(f"a.{name}.mask, {value}")
+    namespace: dict[str, Any] = {"cls": cls}
+    exec(f"def signature(a):\n    return (cls, {', '.join(parts)})\n", namespace)
+    return cast(Callable[[FixedKeyAttr], object], namespace["signature"])
+
+
+_FIXED_SIGNATURES: dict[type[FixedKeyAttr], Callable[[FixedKeyAttr], object]] = {}
+
+
 def _attr_signature(attr: KeyAttr) -> object:
     if isinstance(attr, FixedKeyAttr):
-        free = _FREE_FIELDS.get(type(attr), frozenset())
-        return (
-            type(attr),
-            tuple(
-                # A free field's value only matters if it does not fit its field.
-                (m.mask, m.value.bit_length() <= spec.kind.bits if spec.name in free else m.value)
-                for spec, m in attr.items()
-            ),
-        )
+        cls = type(attr)
+        signature = _FIXED_SIGNATURES.get(cls)
+        if signature is None:
+            signature = _FIXED_SIGNATURES[cls] = _compile_fixed_signature(cls)
+        return signature(attr)
     if isinstance(attr, Encap):
         return (Encap, tuple(_attr_signature(a) for a in attr.attrs))
     if isinstance(attr, Tunnel):
@@ -1107,11 +1127,22 @@ def _attr_signature(attr: KeyAttr) -> object:
     return (type(attr), repr(attr))
 
 
+#: The last match whose signature was computed, with it: installing a flow
+#: validates its match and then its actions against the same match object.
+_last_signature: tuple[Match, object] | None = None
+
+
 def _match_signature(match: Match) -> object:
-    return (
-        tuple(_attr_signature(a) for a in match.attrs),
-        tuple(_attr_signature(a) for a in match.mask_only),
+    global _last_signature
+    last = _last_signature
+    if last is not None and last[0] is match:
+        return last[1]
+    signature = (
+        tuple([_attr_signature(a) for a in match.attrs]),
+        tuple([_attr_signature(a) for a in match.mask_only]),
     )
+    _last_signature = (match, signature)
+    return signature
 
 
 def _remember(cache: set[object], item: object) -> None:
@@ -2069,6 +2100,23 @@ def _packet_flow(match: Match) -> tuple[_FlowInfo, _State]:
     return flow, _State(mac_proto, eth_type, vlan_tci, count if _is_mpls_type(eth_type) else 0)
 
 
+#: The last actions encoded for the cache key, with their bytes: flows
+#: installed in a loop often share one Actions object.
+_last_encoded: tuple[Actions, bytes] | None = None
+
+
+def _encoded_actions(actions: Actions) -> bytes:
+    # Keyed on the bytes, not on Actions equality: set_masked values compare
+    # mask-aware, but the kernel also checks the bits outside the mask.
+    global _last_encoded
+    last = _last_encoded
+    if last is not None and last[0] is actions:
+        return last[1]
+    encoded = _codec.encode_actions(actions)
+    _last_encoded = (actions, encoded)
+    return encoded
+
+
 def validate_actions(
     actions: Actions,
     match: Match | None = None,
@@ -2112,7 +2160,7 @@ def validate_actions(
     cache_key: object = None
     if match is not None and not packet and isinstance(match, Match) and isinstance(actions, Actions):
         try:
-            cache_key = (_match_signature(match), _codec.encode_actions(actions), kernel)
+            cache_key = (_match_signature(match), _encoded_actions(actions), kernel)
         except (ValueError, TypeError, OverflowError, struct.error):  # the full path explains it
             cache_key = None
         if cache_key is not None and cache_key in _accepted_actions:
