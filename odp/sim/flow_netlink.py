@@ -14,6 +14,7 @@ attributes (metadata always present, the VLAN ETHERTYPE/VLAN/ENCAP nesting,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -98,23 +99,31 @@ class SwMatch:
 
 
 class _Builder:
-    """Accumulates field values into a key int and a mask int."""
+    """Accumulates field values into a key int and a mask int.
+
+    Fields are OR'ed in: a validated match sets each field at most once (the
+    kernel refuses duplicate and unexpected attributes before this runs).
+    """
 
     __slots__ = ("key", "mask")
 
-    def __init__(self) -> None:
-        self.key = 0
-        self.mask = 0
+    def __init__(self, key: int = 0, mask: int = 0) -> None:
+        self.key = key
+        self.mask = mask
 
     def put(self, name: str, m: Masked) -> None:
-        self.key = sk.put(self.key, name, m.value)
-        self.mask = sk.put(self.mask, name, m.mask)
+        shift, width = sk.GEOMETRY[name]
+        full = (1 << width) - 1
+        self.key |= (m.value & full) << shift
+        self.mask |= (m.mask & full) << shift
 
     def put_key(self, name: str, value: int) -> None:
-        self.key = sk.put(self.key, name, value)
+        shift, width = sk.GEOMETRY[name]
+        self.key |= (value & ((1 << width) - 1)) << shift
 
     def put_mask(self, name: str, value: int) -> None:
-        self.mask = sk.put(self.mask, name, value)
+        shift, width = sk.GEOMETRY[name]
+        self.mask |= (value & ((1 << width) - 1)) << shift
 
 
 _FIXED_FIELDS: dict[type[FixedKeyAttr], tuple[str, ...]] = {
@@ -142,6 +151,28 @@ _FIXED_FIELDS: dict[type[FixedKeyAttr], tuple[str, ...]] = {
     Ipv6Exthdrs: ("ipv6_exthdrs",),
 }
 
+
+def _compile_fixed(cls: type[FixedKeyAttr]) -> Callable[[FixedKeyAttr], tuple[int, int]]:
+    """A function turning a ``cls`` attribute into its (key bits, mask bits).
+
+    Generated source (like dataclasses' own ``__init__``): installing a flow
+    converts every attribute, and one expression of attribute reads and
+    shifts runs several times faster than a loop over the fields.
+    """
+    key_terms, mask_terms = [], []
+    for spec, name in zip(cls.FIELDS, _FIXED_FIELDS[cls]):
+        shift, width = sk.GEOMETRY[name]
+        full = (1 << width) - 1
+        key_terms.append(f"(a.{spec.name}.value & {full}) << {shift}")
+        mask_terms.append(f"(a.{spec.name}.mask & {full}) << {shift}")
+    source = f"def convert(a):\n    return ({' | '.join(key_terms)}, {' | '.join(mask_terms)})\n"
+    namespace: dict[str, Any] = {}
+    exec(source, namespace)
+    return cast(Callable[[FixedKeyAttr], tuple[int, int]], namespace["convert"])
+
+
+_CONVERT: dict[type[KeyAttr], Callable[[Any], tuple[int, int]]] = {cls: _compile_fixed(cls) for cls in _FIXED_FIELDS}
+
 _TUNNEL_FIELDS = (
     ("tun_id", "tun_id"),
     ("ipv4_src", "tun_ipv4_src"),
@@ -156,42 +187,68 @@ _TUNNEL_FIELDS = (
     ("vxlan_gbp", "tun_gbp"),
 )
 
+#: Masks every flow has (ovs_nla_get_match): mac_proto exact, and VLAN TCIs
+#: exact so that a flow without vlan() matches only untagged packets.
+_BASE_MASK = sk.field_mask("mac_proto") | sk.field_mask("vlan_tci") | sk.field_mask("cvlan_tci")
+_SH_IN_PORT = sk.GEOMETRY["in_port"][0]
+_SH_MAC_PROTO = sk.GEOMETRY["mac_proto"][0]
+_SH_ETH_TYPE = sk.GEOMETRY["eth_type"][0]
+_MASK_IN_PORT = sk.field_mask("in_port")
+_MASK_ETH_TYPE = sk.field_mask("eth_type")
+
 
 def from_match(match: Match) -> SwMatch:
     """The (key, mask) the kernel stores for a validated match (ovs_nla_get_match)."""
-    b = _Builder()
-    attrs = {a.TYPE: a for a in match.attrs}
-    # Metadata (metadata_from_nlattrs).
-    in_port = cast(InPort | None, attrs.get(KeyAttrType.IN_PORT))
-    if in_port is not None:
-        b.put_key("in_port", in_port.port.value)
-        if in_port.port.mask:
-            b.put_mask("in_port", 0xFFFF)  # always exact
-    else:
-        b.put_key("in_port", DP_MAX_PORTS)
-    eth = cast(Ethernet | None, attrs.get(KeyAttrType.ETHERNET))
-    b.put_key("mac_proto", MAC_PROTO_ETHERNET if eth is not None else MAC_PROTO_NONE)
-    b.put_mask("mac_proto", 0xFF)
-    tunnel = cast(Tunnel | None, attrs.get(KeyAttrType.TUNNEL))
-    if tunnel is not None:
-        _put_tunnel(b, tunnel)
+    key = MAC_PROTO_NONE << _SH_MAC_PROTO
+    mask = _BASE_MASK
+    in_port: InPort | None = None
+    eth_type: EthType | None = None
+    special = False
     for attr in match.attrs:
-        if isinstance(attr, (UnknownKeyAttr, Nsh)):
+        convert = _CONVERT.get(type(attr))
+        if convert is not None:
+            k, m = convert(attr)
+            key |= k
+            mask |= m
+            if type(attr) is Ethernet:
+                key &= ~(MAC_PROTO_NONE << _SH_MAC_PROTO)  # MAC_PROTO_ETHERNET
+        elif type(attr) is InPort:
+            in_port = attr
+        elif type(attr) is EthType:
+            eth_type = attr
+        elif isinstance(attr, (UnknownKeyAttr, Nsh)):
             raise NotSupported(f"the simulator does not match on {attr.NAME}")
-    # VLAN TCIs are always matched: a flow without vlan() is for untagged packets.
-    b.put_mask("vlan_tci", 0xFFFF)
-    b.put_mask("cvlan_tci", 0xFFFF)
-    _put_l2_onward(b, match.attrs, depth=0)
+        else:
+            special = True
+    # Metadata (metadata_from_nlattrs): a flow without in_port has the
+    # out-of-range port in its key; an in_port mask is always exact.
+    if in_port is None:
+        key |= DP_MAX_PORTS << _SH_IN_PORT
+    else:
+        key |= (in_port.port.value & 0xFFFF) << _SH_IN_PORT
+        if in_port.port.mask:
+            mask |= _MASK_IN_PORT
+    b = _Builder(key, mask)
+    if special:
+        _put_special(b, match.attrs, has_eth=not key >> _SH_MAC_PROTO & 0xFF)
+    elif eth_type is not None:
+        b.key |= (eth_type.value.value & 0xFFFF) << _SH_ETH_TYPE
+        if eth_type.value.mask:
+            b.mask |= _MASK_ETH_TYPE  # always exact
+    elif not key >> _SH_MAC_PROTO & 0xFF:
+        b.put_key("eth_type", ETH_P_802_2)  # Ethernet without an ethertype: 802.2
     for mo in match.mask_only:
         if isinstance(mo, EthType) and mo.value.mask:
-            b.put_mask("eth_type", 0xFFFF)
+            b.mask |= _MASK_ETH_TYPE
     return SwMatch(b.key, b.mask)
 
 
-def _put_fixed(b: _Builder, attr: FixedKeyAttr) -> None:
-    names = _FIXED_FIELDS[type(attr)]
-    for name, (_, m) in zip(names, attr.items()):
-        b.put(name, m)
+def _put_special(b: _Builder, attrs: tuple[KeyAttr, ...], has_eth: bool) -> None:
+    by_type = {a.TYPE: a for a in attrs}
+    tunnel = cast(Tunnel | None, by_type.get(KeyAttrType.TUNNEL))
+    if tunnel is not None:
+        _put_tunnel(b, tunnel)
+    _put_l2_onward(b, by_type, depth=0, has_eth=has_eth)
 
 
 def _put_tunnel(b: _Builder, t: Tunnel) -> None:
@@ -203,16 +260,8 @@ def _put_tunnel(b: _Builder, t: Tunnel) -> None:
         b.put_mask("tun_proto", 0xFF)
 
 
-def _put_l2_onward(b: _Builder, attrs: tuple[KeyAttr, ...], depth: int) -> None:
-    by_type = {a.TYPE: a for a in attrs}
-    for attr in attrs:
-        if isinstance(attr, (InPort, Tunnel, Ethernet, Vlan, EthType, Encap, Mpls)):
-            continue
-        if isinstance(attr, FixedKeyAttr) and type(attr) in _FIXED_FIELDS:
-            _put_fixed(b, attr)
-    eth = by_type.get(KeyAttrType.ETHERNET)
-    if isinstance(eth, Ethernet):
-        _put_fixed(b, eth)
+def _put_l2_onward(b: _Builder, by_type: dict[int, KeyAttr], depth: int, has_eth: bool) -> None:
+    """MPLS, VLAN nesting and the ethertype of one level (fixed attributes are done)."""
     mpls = by_type.get(KeyAttrType.MPLS)
     if isinstance(mpls, Mpls):
         for i, lse in enumerate(mpls.lses[:3]):
@@ -224,21 +273,29 @@ def _put_l2_onward(b: _Builder, attrs: tuple[KeyAttr, ...], depth: int) -> None:
     encap = cast(Encap | None, by_type.get(KeyAttrType.ENCAP))
     if vlan is not None:
         tci_name, tpid_name = ("vlan_tci", "vlan_tpid") if depth == 0 else ("cvlan_tci", "cvlan_tpid")
+        # The TCI masks start exact (_BASE_MASK); a vlan() attribute sets its own.
+        b.mask &= ~sk.field_mask(tci_name)
         b.put_key(tci_name, vlan.tci.value)
-        if vlan.tci.mask:
-            b.put_mask(tci_name, vlan.tci.mask)
+        b.put_mask(tci_name, vlan.tci.mask if vlan.tci.mask else 0xFFFF)
         if eth_type is not None:
             b.put_key(tpid_name, eth_type.value.value)
             if eth_type.value.mask:
                 b.put_mask(tpid_name, 0xFFFF)
         if encap is not None:
-            _put_l2_onward(b, encap.attrs, depth + 1)
+            inner = {a.TYPE: a for a in encap.attrs}
+            for attr in encap.attrs:
+                convert = _CONVERT.get(type(attr))
+                if convert is not None:
+                    k, m = convert(attr)
+                    b.key |= k
+                    b.mask |= m
+            _put_l2_onward(b, inner, depth + 1, has_eth=False)
         return
     if eth_type is not None:
         b.put_key("eth_type", eth_type.value.value)
         if eth_type.value.mask:
-            b.put_mask("eth_type", 0xFFFF)  # always exact
-    elif depth == 0 and KeyAttrType.ETHERNET in by_type:
+            b.mask |= _MASK_ETH_TYPE  # always exact
+    elif depth == 0 and has_eth:
         b.put_key("eth_type", ETH_P_802_2)
 
 

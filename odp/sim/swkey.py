@@ -22,7 +22,8 @@ from collections.abc import Mapping
 
 #: (name, struct code).  "6s"/"16s" fields are big-endian integers of that
 #: width.  ARP keeps its sender/target IPs in ipv4_src/ipv4_dst (as the kernel
-#: does) and its opcode in arp_op (the kernel uses ip.proto).
+#: does) and its opcode in arp_op, 8 bits wide like the kernel's ip.proto that
+#: holds it (so an op mask of 0xffff is stored, and reported, as 0xff).
 LAYOUT: tuple[tuple[str, str], ...] = (
     # Rarely set fields first (most significant bits), so that the key of a
     # common packet, and of most flows, is a small int: CPython's ``&`` and
@@ -58,7 +59,7 @@ LAYOUT: tuple[tuple[str, str], ...] = (
     ("ipv6_dst", "16s"),
     ("ipv6_label", "I"),
     ("ipv6_exthdrs", "H"),
-    ("arp_op", "H"),
+    ("arp_op", "B"),
     ("arp_sha", "6s"),
     ("arp_tha", "6s"),
     ("mpls_labels", "B"),  # bitmask of the labels present (kernel: num_labels_mask)
@@ -77,8 +78,8 @@ LAYOUT: tuple[tuple[str, str], ...] = (
     ("in_port", "H"),
     ("vlan_tci", "H"),
     ("vlan_tpid", "H"),
+    ("eth_dst", "6s"),  # dst above src, as in the frame: extraction reads both as one int
     ("eth_src", "6s"),
-    ("eth_dst", "6s"),
     ("eth_type", "H"),
     ("ip_proto", "B"),
     ("ip_tos", "B"),
