@@ -1107,6 +1107,7 @@ class Tracer:
         self.depth = 0
         self._from_receive = False
         self._restore: list[tuple[object, str]] = []
+        self._untrace: list[SimDatapath] = []
 
     def emit(self, event: str, **data: Any) -> None:
         self.events.append(TraceEvent(self.depth, event, data))
@@ -1137,6 +1138,9 @@ class Tracer:
             with contextlib.suppress(AttributeError):
                 delattr(obj, name)
         self._restore.clear()
+        for d in self._untrace:
+            d.traced = False
+        self._untrace.clear()
 
     def _wrap_datapath(self, d: SimDatapath) -> None:
         from odp.sim import swkey as sk
@@ -1235,6 +1239,8 @@ class Tracer:
             finally:
                 self.depth -= 1
 
+        d.traced = True
+        self._untrace.append(d)
         self._patch(d, "receive", receive)
         self._patch(d, "process", process)
         self._patch(d, "upcall", upcall)

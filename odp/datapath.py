@@ -134,6 +134,10 @@ class FlowStats:
     bytes: int = 0
 
 
+#: Statistics of a flow that has seen nothing (immutable, so shared).
+NO_STATS = FlowStats()
+
+
 @dataclass(frozen=True, slots=True)
 class Flow:
     """A flow as a backend reports it.
@@ -146,7 +150,7 @@ class Flow:
     match: Match | None
     actions: Actions | None
     ufid: bytes | None = None
-    stats: FlowStats = field(default_factory=FlowStats)
+    stats: FlowStats = NO_STATS
     used: int | None = None
     tcp_flags: int = 0
 

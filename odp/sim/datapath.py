@@ -79,6 +79,10 @@ class SimDatapath:
         self.listeners: list[SimUpcallListener] = []
         self.random = random.Random(host.seed)
         self.meters: dict[int, Any] = {}
+        #: True while something (the CLI's packet tracer) has wrapped this
+        #: datapath's methods: the packet path then calls ``output`` for every
+        #: output instead of appending to device queues directly.
+        self.traced = False
         self._depth = 0
         self._context = _Context(self)
 
@@ -132,9 +136,19 @@ class SimDatapath:
         outputs = flow.outputs
         if outputs is not None:
             # Fast path for flows whose actions are only outputs (no copy needed:
-            # frames are immutable bytes).
+            # frames are immutable bytes); devices are written to directly.
+            vports = self.vports
+            traced = self.traced
             for port in outputs:
-                self.output(port, frame, None)
+                vport = vports.get(port)
+                sink = vport.sink if vport is not None and not traced else None
+                if sink is None:
+                    self.output(port, frame, None)
+                    continue
+                counters = vport.counters  # type: ignore[union-attr]  # sink implies vport
+                counters.tx_packets += 1
+                counters.tx_bytes += len(frame)
+                sink.append(frame)
             return
         self.run_actions(frame, key, flow.actions, tunnel)
 

@@ -115,11 +115,11 @@ def _adjacent(upper: str, lower: str) -> None:
         raise ImportError(f"odp.sim.flow: swkey fields {upper} and {lower} are no longer adjacent")
 
 
-# eth_src is directly above eth_dst; ipv4_src directly above ipv4_dst;
-# ipv6_src above ipv6_dst; tp_src above tp_dst.  Everything from eth_src down to
+# eth_dst is directly above eth_src; ipv4_src directly above ipv4_dst;
+# ipv6_src above ipv6_dst; tp_src above tp_dst.  Everything from eth_dst down to
 # ipv4_dst is built relative to ipv4_dst (a ~270-bit int) and shifted once.
 for _upper, _lower in (
-    ("eth_src", "eth_dst"),
+    ("eth_dst", "eth_src"),
     ("ipv4_src", "ipv4_dst"),
     ("ipv6_src", "ipv6_dst"),
     ("tp_src", "tp_dst"),
@@ -128,7 +128,7 @@ for _upper, _lower in (
 del _upper, _lower
 
 _BASE = _sh("ipv4_dst")
-_R_MACS = _sh("eth_dst") - _BASE  # eth_src:eth_dst as one 96-bit value
+_R_MACS = _sh("eth_src") - _BASE  # eth_dst:eth_src as one 96-bit value, as in the frame
 _R_VLAN_TCI = _sh("vlan_tci") - _BASE
 _R_VLAN_TPID = _sh("vlan_tpid") - _BASE
 _R_CVLAN_TCI = _sh("cvlan_tci") - _BASE
@@ -207,7 +207,7 @@ def extract(frame: Frame, meta: int = 0) -> Extracted | None:
         q, i, etype, vihl, tos, frag_off, ttl, proto, addrs, ports, word = _FAST.unpack_from(frame)
         if etype == 0x0800 and vihl & 15 == 5:
             l3 = (
-                ((((q & 0xFFFF) << 32 | i) << 48 | q >> 16) << _R_MACS)  # src:dst
+                ((q << 32 | i) << _R_MACS)  # dst:src
                 | _ETH_TYPE_IPV4
                 | (proto << _R_IP_PROTO)
                 | (tos << _R_IP_TOS)
@@ -246,7 +246,7 @@ def _extract(frame: Frame, n: int, meta: int) -> Extracted | None:
 
     # ---- L2: MAC addresses, VLAN tags, ethertype.
     q, i, etype = _ETH.unpack_from(frame)  # dst:src as 64 + 32 bits, ethertype
-    l2 = (((q & 0xFFFF) << 32 | i) << 48 | q >> 16) << _R_MACS  # src:dst
+    l2 = (q << 32 | i) << _R_MACS  # dst:src
     off = 12
     if (etype == 0x8100 or etype == 0x88A8) and n >= 18:
         l2 |= ((frame[14] << 8 | frame[15] | 0x1000) << _R_VLAN_TCI) | (etype << _R_VLAN_TPID)

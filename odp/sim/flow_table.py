@@ -42,16 +42,30 @@ class SimFlow:
 
     def set_actions(self, actions: Actions) -> None:
         self.actions = actions
-        items = actions.items
-        self.outputs = (
-            tuple(a.port for a in items if isinstance(a, Output)) if all(isinstance(a, Output) for a in items) else None
-        )
+        self.outputs = _outputs_only(actions)
 
     def clear_stats(self) -> None:
         self.packets = 0
         self.bytes = 0
         self.used = None
         self.tcp_flags = 0
+
+
+#: The last actions looked at by _outputs_only, with the answer: flows
+#: installed in a loop usually share one Actions object.
+_last_outputs: tuple[Actions, tuple[int, ...] | None] | None = None
+
+
+def _outputs_only(actions: Actions) -> tuple[int, ...] | None:
+    """The output ports if the actions are nothing but outputs, else None."""
+    global _last_outputs
+    last = _last_outputs
+    if last is not None and last[0] is actions:
+        return last[1]
+    items = actions.items
+    ports = tuple([a.port for a in items if type(a) is Output]) if all(type(a) is Output for a in items) else None
+    _last_outputs = (actions, ports)
+    return ports
 
 
 @dataclass(slots=True)

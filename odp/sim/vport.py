@@ -7,6 +7,7 @@ odp.sim.datapath, which owns the host and the underlay.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 from odp.datapath import VportInfo, VportKind, VportStats
@@ -40,6 +41,14 @@ class SimVport:
     upcall_pids: tuple[int, ...] = (0,)
     dst_port: int | None = None
     counters: Counters = field(default_factory=Counters)
+    #: Where frames output to this vport go when it is a device (netdev,
+    #: internal): its interface's ``sent`` queue; None for tunnel vports.
+    #: Lets the packet path's fast path output without a method call.
+    sink: deque[bytes] | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        if self.kind in (VportKind.NETDEV, VportKind.INTERNAL):
+            self.sink = self.interface.sent
 
     def info(self, dp_ifindex: int, all_pids: bool = True) -> VportInfo:
         """``all_pids`` False: report only the first upcall pid, as the kernel does
