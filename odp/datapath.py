@@ -27,8 +27,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from odp.actions import Actions
-from odp.constants import DpFeature, PacketCmd, UfidFlags, VportType
-from odp.errors import FieldError, NotFoundError
+from odp.constants import DP_MAX_PORTS, DpFeature, PacketCmd, UfidFlags, VportType
+from odp.errors import FieldError, InvalidArgument, InvalidFlow, NotFoundError
 from odp.keys import Match
 
 if TYPE_CHECKING:
@@ -72,6 +72,44 @@ class VportKind(str, enum.Enum):
 
 #: Default UDP ports of the tunnel vports (IANA), as go-odp and OVS use them.
 DEFAULT_TUNNEL_PORTS = {VportKind.VXLAN: 4789, VportKind.GENEVE: 6081}
+
+
+#: The longest network device name (IFNAMSIZ - 1).
+IFNAMSIZ_MAX = 15
+
+
+def check_ifname(name: str, what: str = "interface") -> None:
+    """The kernel's dev_valid_name(): datapaths and vports are network devices."""
+    if not name or len(name) > IFNAMSIZ_MAX or name in (".", "..") or any(c.isspace() or c in "/:" for c in name):
+        raise FieldError(f"{what} name {name!r}: must be 1 to {IFNAMSIZ_MAX} characters, no spaces, '/' or ':'")
+
+
+def check_ufid(ufid: bytes | None) -> None:
+    """A UFID is 1 to 16 bytes.  (The kernel silently ignores a longer one and
+    keys the flow by its key instead: refused here, on both backends.)"""
+    if ufid is not None and not 1 <= len(ufid) <= 16:
+        raise InvalidFlow(f"a ufid is 1 to 16 bytes, got {len(ufid)}", rule="ufid-length")
+
+
+def check_vport_args(kind: VportKind | str, name: str, port_no: int | None, dst_port: int | None) -> VportKind:
+    """The checks both backends make before creating a vport; returns the parsed kind.
+
+    A VXLAN or Geneve vport needs its UDP port (the kernel's vxlan_configure /
+    geneve_configure answer EINVAL without OVS_TUNNEL_ATTR_DST_PORT); other
+    types take none; port numbers are 1 .. DP_MAX_PORTS - 1 (0 is the local port).
+    """
+    kind = VportKind.parse(kind)
+    check_ifname(name, "vport")
+    if kind in (VportKind.VXLAN, VportKind.GENEVE):
+        if dst_port is None:
+            raise InvalidArgument(f"a {kind.value} vport needs a UDP destination port (dst_port)")
+        if not 0 <= dst_port <= 0xFFFF:
+            raise FieldError(f"UDP port {dst_port} is out of range 0..65535")
+    elif dst_port is not None:
+        raise FieldError(f"a {kind.value} vport takes no UDP port (dst_port)")
+    if port_no is not None and not 0 < port_no < DP_MAX_PORTS:
+        raise FieldError(f"port number {port_no} is out of range 1..{DP_MAX_PORTS - 1}")
+    return kind
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,9 @@ from odp.datapath import (
     VportInfo,
     VportKind,
     VportStats,
+    check_ifname,
+    check_ufid,
+    check_vport_args,
 )
 from odp.errors import (
     BackendError,
@@ -85,8 +88,6 @@ T = TypeVar("T")
 KNOWN_FEATURES = int(
     DpFeature.UNALIGNED | DpFeature.VPORT_PIDS | DpFeature.TC_RECIRC_SHARING | DpFeature.DISPATCH_UPCALL_PER_CPU
 )
-IFNAMSIZ_MAX = 15
-MAX_UFID = 16
 ETH_HLEN = 14
 
 
@@ -117,19 +118,6 @@ def describe_actions(actions: Actions | None) -> str:
         return str(actions) or "drop"
     except Exception:
         return ",".join(repr(a) for a in actions.items) or "drop"
-
-
-def _check_ifname(name: str, what: str) -> None:
-    # The kernel's dev_valid_name(): no whitespace, '/' or ':' anywhere, not "." or "..".
-    if not name or len(name) > IFNAMSIZ_MAX or name in (".", "..") or any(c.isspace() or c in "/:" for c in name):
-        raise FieldError(f"{what} name {name!r}: must be 1 to {IFNAMSIZ_MAX} characters, no spaces, '/' or ':'")
-
-
-def _check_ufid(ufid: bytes | None) -> None:
-    # The kernel silently ignores a UFID longer than 16 bytes (the flow is then
-    # keyed by its key); refuse it here as the simulator does.
-    if ufid is not None and not 1 <= len(ufid) <= MAX_UFID:
-        raise InvalidFlow(f"a ufid is 1 to {MAX_UFID} bytes, got {len(ufid)}", rule="ufid-length")
 
 
 def _too_many_pids(pids: tuple[int, ...]) -> str:
@@ -292,7 +280,7 @@ class KernelBackend(Backend):
 
     # -- datapaths -----------------------------------------------------------------
     def dp_new(self, name: str, *, features: int = 0, upcall_pid: int = 0) -> DatapathInfo:
-        _check_ifname(name, "datapath")
+        check_ifname(name, "datapath")
         if features & ~KNOWN_FEATURES:
             raise FieldError(f"unknown datapath feature bits {features & ~KNOWN_FEATURES:#x}")
         for failed in self._failed_features:
@@ -330,7 +318,7 @@ class KernelBackend(Backend):
         if isinstance(dp, int):
             return dp, []
         try:
-            _check_ifname(dp, "datapath")
+            check_ifname(dp, "datapath")
         except FieldError:
             raise NotFoundError(f"no datapath {dp!r} (not a valid datapath name)") from None
         return 0, nlm.datapath_attrs(dp)
@@ -447,17 +435,7 @@ class KernelBackend(Backend):
         dst_port: int | None = None,
         upcall_pids: tuple[int, ...] = (0,),
     ) -> VportInfo:
-        kind = VportKind.parse(kind)
-        _check_ifname(name, "vport")
-        if kind in (VportKind.VXLAN, VportKind.GENEVE):
-            if dst_port is None:
-                raise InvalidFlow(f"a {kind.value} vport needs a UDP destination port", rule="tunnel-dst-port")
-            if not 0 <= dst_port <= 0xFFFF:
-                raise FieldError(f"UDP port {dst_port} is out of range 0..65535")
-        elif dst_port is not None:
-            raise FieldError(f"a {kind.value} vport takes no UDP port")
-        if port_no is not None and not 0 < port_no < DP_MAX_PORTS:
-            raise FieldError(f"port number {port_no} is out of range 1..{DP_MAX_PORTS - 1}")
+        kind = check_vport_args(kind, name, port_no, dst_port)
         pids = tuple(upcall_pids) or (0,)
         label = self._dp_label(dp)
         claimed_by: list[KernelUpcallListener] = []
@@ -681,7 +659,7 @@ class KernelBackend(Backend):
         ufid: bytes | None = None,
         create: FlowCreate = FlowCreate.EXCLUSIVE,
     ) -> Flow:
-        _check_ufid(ufid)
+        check_ufid(ufid)
         flags = NLM_F_ECHO | (NLM_F_CREATE | NLM_F_EXCL if create == FlowCreate.EXCLUSIVE else 0)
         attrs = nlm.flow_attrs(match, actions, ufid=ufid)
         try:
@@ -735,7 +713,7 @@ class KernelBackend(Backend):
 
     def _flow_lookup_attrs(self, match: Match | None, ufid: bytes | None) -> list[tuple[int, bytes]]:
         if ufid is not None:
-            _check_ufid(ufid)
+            check_ufid(ufid)
             return nlm.flow_attrs(ufid=ufid)
         if match is None:
             raise InvalidFlow("a flow key or a ufid is needed", rule="missing-key")
@@ -757,7 +735,7 @@ class KernelBackend(Backend):
         """
         if match is None and ufid is None:
             raise InvalidFlow("a flow key or a ufid is needed", rule="missing-key")
-        _check_ufid(ufid)
+        check_ufid(ufid)
         if actions is not None and match is None:
             # The kernel needs the key to check the actions against, even by UFID.
             match = self.flow_get(dp, ufid=ufid).match

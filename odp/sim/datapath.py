@@ -34,6 +34,9 @@ from odp.datapath import (
     UpcallListener,
     VportInfo,
     VportKind,
+    check_ifname,
+    check_ufid,
+    check_vport_args,
 )
 from odp.errors import ExistsError, FieldError, InvalidArgument, InvalidFlow, NotFoundError, NotSupported
 from odp.keys import DpHash, InPort, Match, Priority, RecircId, SkbMark, Tunnel
@@ -42,9 +45,11 @@ from odp.sim.actions import execute_actions
 from odp.sim.flow import extract
 from odp.sim.flow_netlink import flow_match, from_match, packet_match
 from odp.sim.flow_table import FlowTable, SimFlow
-from odp.sim.network import Host, check_ifname
+from odp.sim.network import Host
 from odp.sim.packet import TunnelInfo
 from odp.sim.vport import SimVport
+from odp.sim.vport_vxlan import decapsulate, encapsulate
+from odp.validate import validate_actions, validate_match
 
 #: How deep recirculation may nest before the packet is dropped (the kernel's
 #: OVS_RECURSION_LIMIT-style guard).
@@ -217,8 +222,6 @@ class SimDatapath:
             raise NotSupported(f"the simulator does not send traffic through {vport.kind.value} vports yet")
 
     def _output_vxlan(self, vport: SimVport, frame: bytes, tunnel: Any) -> None:
-        from odp.sim.vport_vxlan import encapsulate
-
         if tunnel is None or not tunnel.ipv4_dst:
             vport.counters.tx_errors += 1
             return  # no tunnel metadata: the kernel drops
@@ -239,8 +242,6 @@ class SimDatapath:
 
     def receive_underlay(self, frame: bytes) -> bool:
         """Offer an outer frame to this datapath's VXLAN vports.  True if consumed."""
-        from odp.sim.vport_vxlan import decapsulate
-
         for vport in list(self.vports.values()):
             if vport.kind != VportKind.VXLAN:
                 continue
@@ -441,22 +442,14 @@ class SimBackend(Backend):
         upcall_pids: tuple[int, ...] = (0,),
     ) -> VportInfo:
         d = self._dp(dp)
-        kind = VportKind.parse(kind)
-        check_ifname(name, "vport")
-        if kind in (VportKind.VXLAN, VportKind.GENEVE):
-            if dst_port is None:
-                raise InvalidArgument(f"a {kind.value} vport needs a UDP destination port (dst_port)")
-            if not 0 <= dst_port <= 0xFFFF:
-                raise FieldError(f"UDP port {dst_port} is out of range 0..65535")
+        kind = check_vport_args(kind, name, port_no, dst_port)
+        if dst_port is not None:
+            # The UDP socket is the host's: one tunnel vport per type and port.
             for other in self.host.datapaths.values():
                 for v in other.vports.values():
                     if v.kind == kind and v.dst_port == dst_port:
                         raise ExistsError(f"UDP port {dst_port} is already used by {kind.value} vport {v.name!r}")
-        elif dst_port is not None:
-            raise FieldError(f"a {kind.value} vport takes no UDP port (dst_port)")
         if port_no is not None:
-            if not 0 < port_no < DP_MAX_PORTS:
-                raise FieldError(f"port number {port_no} is out of range 1..{DP_MAX_PORTS - 1}")
             if port_no in d.vports:
                 raise ExistsError(f"datapath {d.name} already has a port {port_no}")
         else:
@@ -522,8 +515,6 @@ class SimBackend(Backend):
 
     # -- flows ----------------------------------------------------------------
     def _compile(self, match: Match) -> Any:
-        from odp.validate import validate_match
-
         validate_match(match)
         return from_match(match)
 
@@ -553,10 +544,8 @@ class SimBackend(Backend):
         ufid: bytes | None = None,
         create: FlowCreate = FlowCreate.EXCLUSIVE,
     ) -> Flow:
-        from odp.validate import validate_actions
-
         d = self._dp(dp)
-        _check_ufid(ufid)
+        check_ufid(ufid)
         sw = self._compile(match)
         validate_actions(actions, match)
         existing: SimFlow | None = None
@@ -587,7 +576,7 @@ class SimBackend(Backend):
 
     def _find(self, d: SimDatapath, match: Match | None, ufid: bytes | None) -> SimFlow:
         if ufid is not None:
-            _check_ufid(ufid)
+            check_ufid(ufid)
             flow = d.table.find_ufid(ufid)
             if flow is None:
                 raise NotFoundError(f"no flow with ufid {ufid.hex()}")
@@ -609,8 +598,6 @@ class SimBackend(Backend):
         actions: Actions | None = None,
         clear_stats: bool = False,
     ) -> Flow:
-        from odp.validate import validate_actions
-
         d = self._dp(dp)
         flow = self._find(d, match, ufid)
         if actions is not None:
@@ -648,8 +635,6 @@ class SimBackend(Backend):
     def packet_execute(
         self, dp: DpRef, packet: bytes, actions: Actions, *, key: Match | None = None, mru: int | None = None
     ) -> None:
-        from odp.validate import validate_actions
-
         d = self._dp(dp)
         if len(packet) < 14:
             raise InvalidArgument(f"packet of {len(packet)} bytes is shorter than an Ethernet header (14 bytes)")
@@ -693,11 +678,6 @@ def _peek(table: FlowTable, key: int) -> SimFlow | None:
     flow = table.lookup(key)
     table.stats.mask_hit, table.stats.cache_hit = saved
     return flow
-
-
-def _check_ufid(ufid: bytes | None) -> None:
-    if ufid is not None and not 1 <= len(ufid) <= 16:
-        raise InvalidFlow(f"a ufid is 1 to 16 bytes, got {len(ufid)}", rule="ufid-length")
 
 
 __all__ = ["SimBackend", "SimDatapath", "SimUpcallListener"]

@@ -24,19 +24,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from odp.errors import ExistsError, FieldError, NotFoundError
+from odp.datapath import check_ifname
+from odp.errors import ExistsError, NotFoundError
 
 if TYPE_CHECKING:
     from odp.sim.datapath import SimDatapath
 
 #: Longest interface name the kernel accepts (IFNAMSIZ - 1).
-IFNAMSIZ_MAX = 15
-
-
-def check_ifname(name: str, what: str = "interface") -> None:
-    # dev_valid_name(): no whitespace, '/' or ':' anywhere, not "." or "..".
-    if not name or len(name) > IFNAMSIZ_MAX or name in (".", "..") or any(c.isspace() or c in "/:" for c in name):
-        raise FieldError(f"{what} name {name!r}: must be 1 to {IFNAMSIZ_MAX} characters, no spaces, '/' or ':'")
 
 
 def monotonic_ms() -> int:

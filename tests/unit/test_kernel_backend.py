@@ -22,6 +22,7 @@ from odp.errors import (
     BackendError,
     ExistsError,
     FieldError,
+    InvalidArgument,
     InvalidFlow,
     ModuleNotLoaded,
     NotFoundError,
@@ -258,7 +259,7 @@ def test_vport_new_vxlan_sends_dst_port_as_two_host_order_bytes() -> None:
 
 def test_vport_rules_checked_before_asking_the_kernel() -> None:
     backend, fake = backend_with(acking)
-    with pytest.raises(InvalidFlow, match="UDP destination port"):
+    with pytest.raises(InvalidArgument, match="UDP destination port"):
         backend.vport_new(7, "vx0", VportKind.GENEVE)
     with pytest.raises(FieldError):
         backend.vport_new(7, "i0", VportKind.INTERNAL, dst_port=5)
