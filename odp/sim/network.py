@@ -88,8 +88,10 @@ class Host:
         self.cpus = os.cpu_count() or 1
         self.interfaces: dict[str, Interface] = {}
         self.datapaths: dict[str, SimDatapath] = {}
-        self._ifindex = itertools.count(2)  # 1 is lo
-        self._pids = itertools.count(1000 + 100 * self.id)
+        #: The ifindex the next interface gets (1 is lo), and the next netlink
+        #: port id a listener gets: public so a saved host can resume them.
+        self.next_ifindex = 2
+        self.next_pid = 1000 + 100 * self.id
         self.mac = 0x020000000000 | (self.id << 8)
         self.ip: int | None = None
         #: Static neighbour entries of the underlay: IPv4 -> MAC.
@@ -105,7 +107,8 @@ class Host:
         check_ifname(name)
         if name in self.interfaces:
             raise ExistsError(f"a network device named {name!r} already exists on host {self.name}")
-        ifindex = next(self._ifindex)
+        ifindex = self.next_ifindex
+        self.next_ifindex += 1
         iface = Interface(
             self,
             name,
@@ -126,7 +129,9 @@ class Host:
         self.interfaces.pop(name, None)
 
     def new_pid(self) -> int:
-        return next(self._pids)
+        pid = self.next_pid
+        self.next_pid += 1
+        return pid
 
     # underlay ---------------------------------------------------------------
     def send_underlay(self, frame: bytes, dst_ip: int) -> None:

@@ -36,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import ipaddress
-import itertools
 import json
 import os
 import tempfile
@@ -149,12 +148,6 @@ def new_host(name: str = "sim", ip: str = DEFAULT_HOST_IP) -> Host:
 # ---------------------------------------------------------------------------
 
 
-def _peek(counter: itertools.count[int]) -> tuple[int, itertools.count[int]]:
-    """The next value of an itertools counter, and a counter that still yields it."""
-    value = next(counter)
-    return value, itertools.count(value)
-
-
 def _ip_text(value: int) -> str:
     return str(ipaddress.IPv4Address(value))
 
@@ -241,8 +234,7 @@ def _flow_from_json(data: dict[str, Any], now_mono: int, now_wall: float) -> Sim
 def state_to_json(state: SimState) -> dict[str, Any]:
     """The JSON document for ``state`` (see the module doc for what it holds)."""
     host = state.host
-    next_ifindex, host._ifindex = _peek(host._ifindex)
-    next_pid, host._pids = _peek(host._pids)
+    next_ifindex, next_pid = host.next_ifindex, host.next_pid
     now_mono, now_wall = host.clock(), time.time()
     datapaths = []
     for d in host.datapaths.values():
@@ -318,8 +310,8 @@ def _build(doc: dict[str, Any]) -> SimState:
     for i in h.get("interfaces", []):
         iface = host.add_interface(i["name"], mac=parse_mac(i["mac"]), owned_by_vport=bool(i["owned_by_vport"]))
         iface.ifindex = int(i["ifindex"])
-    host._ifindex = itertools.count(int(h["next_ifindex"]))
-    host._pids = itertools.count(int(h["next_pid"]))
+    host.next_ifindex = int(h["next_ifindex"])
+    host.next_pid = int(h["next_pid"])
     state = SimState(host)
     now_mono, now_wall = host.clock(), time.time()
     for dd in doc.get("datapaths", []):
