@@ -15,7 +15,10 @@ from odp.actions import Actions, Output
 from odp.keys import Match
 from odp.sim.flow_netlink import SwMatch
 
-EMC_MAX = 8192
+#: Exact-match cache entries (distinct packet keys) before it starts over.  OVS's
+#: EMC holds 8192 per thread; memory is cheap here and a cache that thrashes
+#: costs every probe it was meant to save, so this one holds 64k.
+EMC_MAX = 65536
 
 
 @dataclass(slots=True, eq=False)
