@@ -1099,7 +1099,7 @@ def _compile_fixed_signature(cls: type[FixedKeyAttr]) -> Callable[[FixedKeyAttr]
     return cast(Callable[[FixedKeyAttr], object], namespace["signature"])
 
 
-_FIXED_SIGNATURES: dict[type[FixedKeyAttr], Callable[[FixedKeyAttr], object]] = {}
+_FIXED_SIGNATURES: dict[type[KeyAttr], Callable[[Any], object]] = {}
 
 
 def _attr_signature(attr: KeyAttr) -> object:
@@ -1137,8 +1137,10 @@ def _match_signature(match: Match) -> object:
     last = _last_signature
     if last is not None and last[0] is match:
         return last[1]
+    fixed = _FIXED_SIGNATURES
     signature = (
-        tuple([_attr_signature(a) for a in match.attrs]),
+        # The generated function directly when there is one (the common case).
+        tuple([f(a) if (f := fixed.get(type(a))) is not None else _attr_signature(a) for a in match.attrs]),
         tuple([_attr_signature(a) for a in match.mask_only]),
     )
     _last_signature = (match, signature)

@@ -125,6 +125,15 @@ class FlowTable:
         return None
 
     # control path ------------------------------------------------------------
+    def peek(self, key: int) -> SimFlow | None:
+        """The flow a packet with this key would hit, leaving the statistics and
+        the cache alone (flow NEW looks up its own key this way)."""
+        for table in self._masks:
+            flow = table.flows.get(key & table.mask)
+            if flow is not None:
+                return flow
+        return None
+
     def find_ufid(self, ufid: bytes) -> SimFlow | None:
         return self._by_ufid.get(ufid)
 
