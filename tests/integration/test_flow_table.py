@@ -181,6 +181,12 @@ def test_key_flow_dump_reports_unmasked_key(dp: Datapath, ports: list[Port]) -> 
     assert str(dp.flows()[0].match) == "in_port(1),eth(),eth_type(0x0800),ipv4(src=10.1.2.3/255.255.0.0)"
 
 
+def test_arp_op_is_stored_in_eight_bits(dp: Datapath, ports: list[Port]) -> None:
+    # The kernel keeps the ARP opcode in ip.proto (u8): a 16-bit mask comes back as 0xff.
+    dp.add_flow("in_port(1),eth(),eth_type(0x0806),arp(op=1)", "2")
+    assert str(dp.flows()[0].match) == "in_port(1),eth(),eth_type(0x0806),arp(op=1/0xff)"
+
+
 # --- validation seen through the API ----------------------------------------
 
 
