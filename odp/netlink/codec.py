@@ -893,6 +893,125 @@ def _decode_level(key: bytes, mask: bytes | None, depth: int, where: str) -> tup
     return attrs, mask_only
 
 
+# ---------------------------------------------------------------------------
+# Decode caches: a flow dump (and a stream of upcalls) repeats a few masks and
+# key layouts, and most attribute values (recirc_id, ct_*, eth, eth_type...).
+# The model objects are immutable, so equal bytes may share one decoded object.
+# ---------------------------------------------------------------------------
+
+#: Bounds of the caches below: a cache that fills up is emptied (the next
+#: misses refill it with what is current).
+ATTR_CACHE_SIZE: Final = 1024
+_MAX_ATTR_CACHES: Final = 512
+_MAX_PLAN_MASKS: Final = 256
+_MAX_PLANS_PER_MASK: Final = 8
+ACTIONS_CACHE_SIZE: Final = 1024
+
+_getitem = dict.__getitem__
+
+
+class _AttrCache(dict[bytes, KeyAttr]):
+    """Key payload -> decoded attribute, for one (type, mask payload, exactness).
+
+    A miss (``__missing__``, called by ``dict.__getitem__`` on a subclass)
+    decodes with the full decoder, which raises DecodeError on bad content, so
+    only successfully decoded values are stored.
+    """
+
+    __slots__ = ("decode",)
+
+    def __init__(self, decode: Callable[[bytes], KeyAttr]) -> None:
+        super().__init__()
+        self.decode = decode
+
+    def __missing__(self, kp: bytes) -> KeyAttr:
+        attr = self.decode(kp)
+        if len(self) >= ATTR_CACHE_SIZE:
+            self.clear()
+        self[kp] = attr
+        return attr
+
+
+def _attr_decoder(t: int, mp: bytes | None, exact: bool) -> Callable[[bytes], KeyAttr]:
+    fc = _FIXED.get(t)
+    if fc is None:
+        return lambda kp: _decode_var(t, kp, mp, exact)
+    build, unpack = fc.build, fc.unpack
+    mv: _Ints = fc.full if exact else fc.zeros if mp is None else fc.unpack(mp)
+    return lambda kp: build(unpack(kp), mv)
+
+
+class _Plan:
+    """One key layout under one mask, learnt from a key that decoded.
+
+    ``split`` cuts a key of the same total size into ``(header, payload, ...)``
+    in one ``struct`` call; the key has this layout iff the headers (nla_len
+    and nla_type as one u32) are the learnt ones.  Each payload is then looked
+    up in the cache of its position.  ``mask_only`` depends only on the mask
+    and the key's attribute types, so it is fixed for the plan.
+    """
+
+    __slots__ = ("caches", "headers", "mask_only", "size", "split")
+
+    def __init__(self, key: bytes, mask: bytes | None, mask_only: tuple[KeyAttr, ...]) -> None:
+        mmap = {} if mask is None else dict(attr_list(mask))
+        exact = mask is None
+        fmt = ["="]
+        headers: list[int] = []
+        caches: list[_AttrCache] = []
+        off, n = 0, len(key)
+        while off < n:
+            length, type_ = _HDR.unpack_from(key, off)
+            end = off + length
+            nxt = min((end + 3) & ~3, n)
+            fmt.append(f"I{length - 4}s{nxt - end}x")
+            headers.append(length | type_ << 16)
+            t = type_ & 0x3FFF
+            caches.append(_attr_cache(t, None if exact else mmap.get(t), exact))
+            off = nxt
+        self.split = struct.Struct("".join(fmt)).unpack
+        self.size = n
+        self.headers = tuple(headers)
+        self.caches = tuple(caches)
+        self.mask_only = mask_only
+
+
+_ATTR_CACHES: dict[tuple[int, bytes | None, bool], _AttrCache] = {}
+_PLANS: dict[bytes | None, list[_Plan]] = {}
+
+
+def _attr_cache(t: int, mp: bytes | None, exact: bool) -> _AttrCache:
+    cache = _ATTR_CACHES.get((t, mp, exact))
+    if cache is None:
+        if len(_ATTR_CACHES) >= _MAX_ATTR_CACHES:
+            _ATTR_CACHES.clear()
+        cache = _ATTR_CACHES[t, mp, exact] = _AttrCache(_attr_decoder(t, mp, exact))
+    return cache
+
+
+def _learn(key: bytes, mask: bytes | None, attrs: Sequence[KeyAttr], mask_only: Sequence[KeyAttr]) -> None:
+    """Remember the layout of a key that decoded (not when an ENCAP makes ``mask_only`` depend on its content)."""
+    if type(key) is not bytes or not (mask is None or type(mask) is bytes):
+        return  # bytearray/memoryview: not hashable, or not immutable
+    if any(type(a) is Encap for a in attrs):
+        return
+    plans = _PLANS.get(mask)
+    if plans is None:
+        if len(_PLANS) >= _MAX_PLAN_MASKS:
+            _PLANS.clear()
+        plans = _PLANS[mask] = []
+    elif len(plans) >= _MAX_PLANS_PER_MASK:
+        return
+    plans.append(_Plan(key, mask, tuple(mask_only)))
+
+
+def clear_decode_caches() -> None:
+    """Forget every cached layout and decoded value (they are only ever a speed-up)."""
+    _PLANS.clear()
+    _ATTR_CACHES.clear()
+    _ACTIONS_CACHE.clear()
+
+
 def decode_match(key: bytes, mask: bytes | None = None) -> Match:
     """A Match from the contents of ``OVS_FLOW_ATTR_KEY`` and ``OVS_FLOW_ATTR_MASK``.
 
@@ -900,11 +1019,27 @@ def decode_match(key: bytes, mask: bytes | None = None) -> Match:
     exact); with a mask buffer, key attributes missing from it are fully
     wildcarded and mask attributes missing from the key go to ``mask_only``.
     Raises :class:`~odp.errors.DecodeError` on malformed input.
+
+    A key whose layout (attribute types and lengths) was seen before under
+    the same mask bytes is split in one step and its attributes come from
+    bounded caches of decoded values; anything else takes the full decoder.
     """
+    try:
+        plans = _PLANS.get(mask)
+    except TypeError:  # an unhashable buffer (bytearray): no cache
+        plans = None
+    if plans is not None:
+        n = len(key)
+        for plan in plans:
+            if plan.size == n:
+                fields = plan.split(key)
+                if fields[0::2] == plan.headers:
+                    return _make_match(tuple(map(_getitem, plan.caches, fields[1::2])), plan.mask_only)
     try:
         attrs, mask_only = _decode_level(key, mask, 0, "flow")
     except RecursionError:  # pragma: no cover - MAX_DEPTH keeps well below the limit
         raise DecodeError("flow: nesting too deep") from None
+    _learn(key, mask, attrs, mask_only)
     return _make_match(attrs, mask_only)
 
 
@@ -1748,9 +1883,24 @@ def _decode_actions(data: bytes, depth: int) -> Actions:
     return _make_actions(out)
 
 
+_ACTIONS_CACHE: dict[bytes, Actions] = {}
+
+
 def decode_actions(data: bytes) -> Actions:
-    """Actions from the contents of ``OVS_FLOW_ATTR_ACTIONS`` (empty bytes: drop)."""
-    return _decode_actions(data, 0)
+    """Actions from the contents of ``OVS_FLOW_ATTR_ACTIONS`` (empty bytes: drop).
+
+    Flows of a dump share a few action lists: equal bytes give one (immutable)
+    Actions from a bounded cache.
+    """
+    if type(data) is not bytes:
+        return _decode_actions(data, 0)
+    acts = _ACTIONS_CACHE.get(data)
+    if acts is None:
+        acts = _decode_actions(data, 0)
+        if len(_ACTIONS_CACHE) >= ACTIONS_CACHE_SIZE:
+            _ACTIONS_CACHE.clear()
+        _ACTIONS_CACHE[data] = acts
+    return acts
 
 
 def decode_action(type_: int, payload: bytes) -> Action:
