@@ -232,6 +232,10 @@ __all__ = [
 #: in clone ...).  The kernel accepts far less; this only bounds recursion.
 MAX_DEPTH: Final = 32
 
+#: Entries of the action caches (decoded by bytes, encoded by identity); a
+#: full cache is emptied and refilled with what is current.
+ACTIONS_CACHE_SIZE: Final = 1024
+
 _new = object.__new__
 _set_mvalue: Callable[[object, object], None] = getattr(Masked, "value").__set__  # noqa: B009 - slot descriptor
 _set_mmask: Callable[[object, object], None] = getattr(Masked, "mask").__set__  # noqa: B009
@@ -286,6 +290,7 @@ class _Fixed:
         "build",
         "cls",
         "full",
+        "mask_attr",
         "name",
         "pack_mask",
         "pack_masked",
@@ -293,6 +298,7 @@ class _Fixed:
         "size",
         "type",
         "unpack",
+        "value_attr",
         "zeros",
     )
 
@@ -301,8 +307,8 @@ class _Fixed:
         self.type = int(cls.TYPE)
         self.name = cls.NAME
         st = struct.Struct(cls.FORMAT)
-        if st.size != cls.SIZE:  # pragma: no cover - model consistency
-            raise AssertionError(f"{cls.__name__}: FORMAT size {st.size} != SIZE {cls.SIZE}")
+        if st.size != cls.SIZE or cls.FORMAT[0] not in "=!":  # pragma: no cover - model consistency
+            raise AssertionError(f"{cls.__name__}: FORMAT {cls.FORMAT!r} is not {cls.SIZE} unaligned bytes")
         self.size = st.size
         specs = cls.FIELDS
         n = len(specs)
@@ -318,6 +324,10 @@ class _Fixed:
             "sm": _set_mmask,
             "st_pack": st.pack,
             "st_unpack": st.unpack,
+            # The whole attribute in one pack: the header goes in as 4 bytes (so
+            # the field byte order does not apply to it), the padding as pad bytes.
+            "attr_pack": struct.Struct(f"{cls.FORMAT[0]}4s{cls.FORMAT[1:]}{-st.size & 3}x").pack,
+            "HDR": struct.pack("=HH", 4 + st.size, int(cls.TYPE)),
             "fb": int.from_bytes,
         }
         for i, spec in enumerate(specs):
@@ -354,6 +364,10 @@ class _Fixed:
             f"    return st_pack({masks})",
             "def pack_masked(o):",
             f"    return st_pack({mvals})",
+            "def value_attr(o):",
+            f"    return attr_pack(HDR, {vals})",
+            "def mask_attr(o):",
+            f"    return attr_pack(HDR, {masks})",
         ]
         exec("\n".join(lines), ns)  # generated from the model's own class metadata
         self.build: Callable[[_Ints, _Ints], FixedKeyAttr] = ns["build"]
@@ -361,6 +375,8 @@ class _Fixed:
         self.pack_value: Callable[[FixedKeyAttr], bytes] = ns["pack_value"]
         self.pack_mask: Callable[[FixedKeyAttr], bytes] = ns["pack_mask"]
         self.pack_masked: Callable[[FixedKeyAttr], bytes] = ns["pack_masked"]
+        self.value_attr: Callable[[FixedKeyAttr], bytes] = ns["value_attr"]
+        self.mask_attr: Callable[[FixedKeyAttr], bytes] = ns["mask_attr"]
 
 
 _FIXED: dict[int, _Fixed] = {t: _Fixed(c) for t, c in FIXED_ATTRS.items()}
@@ -905,7 +921,6 @@ ATTR_CACHE_SIZE: Final = 1024
 _MAX_ATTR_CACHES: Final = 512
 _MAX_PLAN_MASKS: Final = 256
 _MAX_PLANS_PER_MASK: Final = 8
-ACTIONS_CACHE_SIZE: Final = 1024
 
 _getitem = dict.__getitem__
 
@@ -1010,6 +1025,7 @@ def clear_decode_caches() -> None:
     _PLANS.clear()
     _ATTR_CACHES.clear()
     _ACTIONS_CACHE.clear()
+    _ENCODED_ACTIONS.clear()
 
 
 def decode_match(key: bytes, mask: bytes | None = None) -> Match:
@@ -1076,7 +1092,7 @@ def _enc_key_attr(a: KeyAttr) -> bytes:
     fc = _FIXED_BY_CLASS.get(type(a))
     if fc is not None:
         try:
-            return _attr(fc.type, fc.pack_value(cast(FixedKeyAttr, a)))
+            return fc.value_attr(cast(FixedKeyAttr, a))
         except (struct.error, OverflowError, TypeError, AttributeError) as exc:
             raise _enc_error(fc.name, exc) from None
     if isinstance(a, Tunnel):
@@ -1100,7 +1116,7 @@ def _enc_mask_attr(a: KeyAttr) -> bytes | None:
     fc = _FIXED_BY_CLASS.get(type(a))
     if fc is not None:
         try:
-            return _attr(fc.type, fc.pack_mask(cast(FixedKeyAttr, a)))
+            return fc.mask_attr(cast(FixedKeyAttr, a))
         except (struct.error, OverflowError, TypeError, AttributeError) as exc:
             raise _enc_error(fc.name, exc) from None
     if isinstance(a, Tunnel):
@@ -1152,13 +1168,27 @@ def _enc_mask_level(attrs: Sequence[KeyAttr], mask_only: Sequence[KeyAttr]) -> b
     return b"".join(parts)
 
 
+_VALUE_ATTR: dict[type, Callable[[Any], bytes]] = {fc.cls: fc.value_attr for fc in _FIXED.values()}
+_MASK_ATTR: dict[type, Callable[[Any], bytes]] = {fc.cls: fc.mask_attr for fc in _FIXED.values()}
+# What the fast paths below can raise: a non-fixed attribute (KeyError) or a value that does not pack.
+_FAST_FAIL = (KeyError, struct.error, OverflowError, TypeError, AttributeError)
+
+
 def encode_key(match: Match) -> bytes:
     """The contents of ``OVS_FLOW_ATTR_KEY``: each attribute's (unmasked) values, in order."""
-    return b"".join([_enc_key_attr(a) for a in match.attrs])
+    try:  # fast path: only fixed-size attributes
+        return b"".join([_VALUE_ATTR[type(a)](a) for a in match.attrs])
+    except _FAST_FAIL:  # anything else, and the error naming a bad value, from the general path
+        return b"".join([_enc_key_attr(a) for a in match.attrs])
 
 
 def encode_mask(match: Match) -> bytes:
     """The contents of ``OVS_FLOW_ATTR_MASK`` (see the module docstring for what is emitted)."""
+    if not match.mask_only:
+        try:  # fast path: only fixed-size attributes, each has a mask attribute
+            return b"".join([_MASK_ATTR[type(a)](a) for a in match.attrs])
+        except _FAST_FAIL:
+            pass
     return _enc_mask_level(match.attrs, match.mask_only)
 
 
@@ -1439,8 +1469,27 @@ def encode_action(action: Action) -> bytes:
         raise _enc_error(type(action).__name__.lower(), exc) from None
 
 
+#: Encoded Actions by identity: installing many flows usually passes the same
+#: Actions object with each.  The entry holds the object, so its id cannot be
+#: reused while it is cached; Actions and every action are immutable.
+_ENCODED_ACTIONS: dict[int, tuple[Actions, bytes]] = {}
+
+
 def encode_actions(actions: Actions | Iterable[Action]) -> bytes:
     """The contents of ``OVS_FLOW_ATTR_ACTIONS`` (empty for drop)."""
+    if type(actions) is Actions:
+        hit = _ENCODED_ACTIONS.get(id(actions))
+        if hit is not None and hit[0] is actions:
+            return hit[1]
+        data = _encode_actions(actions)
+        if len(_ENCODED_ACTIONS) >= ACTIONS_CACHE_SIZE:
+            _ENCODED_ACTIONS.clear()
+        _ENCODED_ACTIONS[id(actions)] = (actions, data)
+        return data
+    return _encode_actions(actions)
+
+
+def _encode_actions(actions: Iterable[Action]) -> bytes:
     out: list[bytes] = []
     enc_map = _ACTION_ENC
     for a in actions:

@@ -160,6 +160,7 @@ CTRL_ATTR_MCAST_GRP_ID = 2
 _NLMSGHDR = struct.Struct("=IHHII")
 _GENLHDR = struct.Struct("=BBH")
 _OVSHDR = struct.Struct("=i")
+_REQUEST_HDR = struct.Struct("=IHHIIBBHi")  # nlmsghdr, genlmsghdr, ovs_header
 _S32 = struct.Struct("=i")
 _FLOW_STATS_ST = struct.Struct("=QQ")
 _DP_STATS_ST = struct.Struct("=QQQQ")
@@ -210,7 +211,7 @@ def build_message(type_: int, flags: int, seq: int, payload: bytes, pid: int = 0
 
 
 def _pack_attrs(attrs: Iterable[tuple[int, bytes]]) -> bytes:
-    return b"".join(pack_attr(t, p) for t, p in attrs)
+    return b"".join([pack_attr(t, p) for t, p in attrs])
 
 
 def build_request(
@@ -228,8 +229,8 @@ def build_request(
     ``flags`` usually includes ``NLM_F_REQUEST`` (plus ``NLM_F_ACK``,
     ``NLM_F_ECHO``, ``NLM_F_DUMP``, ``NLM_F_CREATE``/``NLM_F_EXCL`` as needed).
     """
-    payload = _GENLHDR.pack(cmd, version, 0) + _OVSHDR.pack(dp_ifindex) + _pack_attrs(attrs)
-    return build_message(family_id, flags, seq, payload, pid)
+    body = _pack_attrs(attrs)
+    return _REQUEST_HDR.pack(24 + len(body), family_id, flags, seq, pid, cmd, version, 0, dp_ifindex) + body
 
 
 def build_get_family(name: str, seq: int, flags: int = NLM_F_REQUEST | NLM_F_ACK) -> bytes:
@@ -777,13 +778,13 @@ def flow_attrs(
     """
     out: list[tuple[int, bytes]] = []
     if match is not None:
-        out.append((int(FlowAttr.KEY), encode_key(match)))
+        out.append((_FLOW_KEY, encode_key(match)))
         if mask:
-            out.append((int(FlowAttr.MASK), encode_mask(match)))
+            out.append((_FLOW_MASK, encode_mask(match)))
     if actions is not None:
-        out.append((int(FlowAttr.ACTIONS), encode_actions(actions)))
+        out.append((_FLOW_ACTIONS, encode_actions(actions)))
     if ufid is not None:
-        out.append((int(FlowAttr.UFID), ufid))
+        out.append((_FLOW_UFID, ufid))
     if ufid_flags is not None:
         out.append((int(FlowAttr.UFID_FLAGS), _U32.pack(ufid_flags)))
     if clear:
