@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno as _errno
+import gc
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, TypeVar
@@ -841,13 +842,26 @@ class KernelBackend(Backend):
 
     def flow_dump(self, dp: DpRef, *, ufid_flags: int = 0) -> Iterator[Flow]:
         """Every flow of the datapath.  The dump is complete before the first flow is yielded
-        (so a dump the kernel flags interrupted can be restarted); decoding is lazy."""
+        (so a dump the kernel flags interrupted can be restarted), and decoded at once.
+
+        The cyclic garbage collector is paused while the flows are built: they
+        are acyclic immutable values, and with 100k flows its repeated passes
+        over the growing set of young objects cost about a quarter of the decoding.
+        """
         attrs = nlm.flow_attrs(ufid_flags=ufid_flags) if ufid_flags else []
         try:
             data = self._on_dp(dp, lambda i: self._dump(self.families.flow, Cmd.GET, i, attrs))
         except NetlinkError as exc:
             raise self._flow_error(exc, dp, f"dumping the flows of {self._dp_label(dp)}") from None
-        return map(_dump_flow, nlm.iter_dump_flows(data, self.families.flow.id))
+        flows = nlm.iter_dump_flows(data, self.families.flow.id)
+        paused = gc.isenabled()
+        if paused:
+            gc.disable()
+        try:
+            return iter(list(map(_dump_flow, flows)))
+        finally:
+            if paused:
+                gc.enable()
 
     # -- packets -------------------------------------------------------------------
     def packet_execute(
