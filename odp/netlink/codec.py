@@ -1012,12 +1012,13 @@ def _learn(key: bytes, mask: bytes | None, attrs: Sequence[KeyAttr], mask_only: 
         return
     plans = _PLANS.get(mask)
     if plans is None:
+        # First sighting of this mask: only remember it.  Learning a layout costs
+        # about a cold decode, which pays off only for masks that come back.
         if len(_PLANS) >= _MAX_PLAN_MASKS:
             _PLANS.clear()
-        plans = _PLANS[mask] = []
-    elif len(plans) >= _MAX_PLANS_PER_MASK:
-        return
-    plans.append(_Plan(key, mask, tuple(mask_only)))
+        _PLANS[mask] = []
+    elif len(plans) < _MAX_PLANS_PER_MASK:
+        plans.append(_Plan(key, mask, tuple(mask_only)))
 
 
 def clear_decode_caches() -> None:
@@ -1044,7 +1045,7 @@ def decode_match(key: bytes, mask: bytes | None = None) -> Match:
         plans = _PLANS.get(mask)
     except TypeError:  # an unhashable buffer (bytearray): no cache
         plans = None
-    if plans is not None:
+    if plans:
         n = len(key)
         for plan in plans:
             if plan.size == n:
