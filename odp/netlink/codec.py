@@ -232,6 +232,10 @@ __all__ = [
 #: in clone ...).  The kernel accepts far less; this only bounds recursion.
 MAX_DEPTH: Final = 32
 
+#: Entries of the action caches (decoded by bytes, encoded by identity); a
+#: full cache is emptied and refilled with what is current.
+ACTIONS_CACHE_SIZE: Final = 1024
+
 _new = object.__new__
 _set_mvalue: Callable[[object, object], None] = getattr(Masked, "value").__set__  # noqa: B009 - slot descriptor
 _set_mmask: Callable[[object, object], None] = getattr(Masked, "mask").__set__  # noqa: B009
@@ -286,6 +290,7 @@ class _Fixed:
         "build",
         "cls",
         "full",
+        "mask_attr",
         "name",
         "pack_mask",
         "pack_masked",
@@ -293,6 +298,7 @@ class _Fixed:
         "size",
         "type",
         "unpack",
+        "value_attr",
         "zeros",
     )
 
@@ -301,8 +307,8 @@ class _Fixed:
         self.type = int(cls.TYPE)
         self.name = cls.NAME
         st = struct.Struct(cls.FORMAT)
-        if st.size != cls.SIZE:  # pragma: no cover - model consistency
-            raise AssertionError(f"{cls.__name__}: FORMAT size {st.size} != SIZE {cls.SIZE}")
+        if st.size != cls.SIZE or cls.FORMAT[0] not in "=!":  # pragma: no cover - model consistency
+            raise AssertionError(f"{cls.__name__}: FORMAT {cls.FORMAT!r} is not {cls.SIZE} unaligned bytes")
         self.size = st.size
         specs = cls.FIELDS
         n = len(specs)
@@ -318,6 +324,10 @@ class _Fixed:
             "sm": _set_mmask,
             "st_pack": st.pack,
             "st_unpack": st.unpack,
+            # The whole attribute in one pack: the header goes in as 4 bytes (so
+            # the field byte order does not apply to it), the padding as pad bytes.
+            "attr_pack": struct.Struct(f"{cls.FORMAT[0]}4s{cls.FORMAT[1:]}{-st.size & 3}x").pack,
+            "HDR": struct.pack("=HH", 4 + st.size, int(cls.TYPE)),
             "fb": int.from_bytes,
         }
         for i, spec in enumerate(specs):
@@ -354,6 +364,10 @@ class _Fixed:
             f"    return st_pack({masks})",
             "def pack_masked(o):",
             f"    return st_pack({mvals})",
+            "def value_attr(o):",
+            f"    return attr_pack(HDR, {vals})",
+            "def mask_attr(o):",
+            f"    return attr_pack(HDR, {masks})",
         ]
         exec("\n".join(lines), ns)  # generated from the model's own class metadata
         self.build: Callable[[_Ints, _Ints], FixedKeyAttr] = ns["build"]
@@ -361,6 +375,8 @@ class _Fixed:
         self.pack_value: Callable[[FixedKeyAttr], bytes] = ns["pack_value"]
         self.pack_mask: Callable[[FixedKeyAttr], bytes] = ns["pack_mask"]
         self.pack_masked: Callable[[FixedKeyAttr], bytes] = ns["pack_masked"]
+        self.value_attr: Callable[[FixedKeyAttr], bytes] = ns["value_attr"]
+        self.mask_attr: Callable[[FixedKeyAttr], bytes] = ns["mask_attr"]
 
 
 _FIXED: dict[int, _Fixed] = {t: _Fixed(c) for t, c in FIXED_ATTRS.items()}
@@ -893,6 +909,126 @@ def _decode_level(key: bytes, mask: bytes | None, depth: int, where: str) -> tup
     return attrs, mask_only
 
 
+# ---------------------------------------------------------------------------
+# Decode caches: a flow dump (and a stream of upcalls) repeats a few masks and
+# key layouts, and most attribute values (recirc_id, ct_*, eth, eth_type...).
+# The model objects are immutable, so equal bytes may share one decoded object.
+# ---------------------------------------------------------------------------
+
+#: Bounds of the caches below: a cache that fills up is emptied (the next
+#: misses refill it with what is current).
+ATTR_CACHE_SIZE: Final = 1024
+_MAX_ATTR_CACHES: Final = 512
+_MAX_PLAN_MASKS: Final = 256
+_MAX_PLANS_PER_MASK: Final = 8
+
+_getitem = dict.__getitem__
+
+
+class _AttrCache(dict[bytes, KeyAttr]):
+    """Key payload -> decoded attribute, for one (type, mask payload, exactness).
+
+    A miss (``__missing__``, called by ``dict.__getitem__`` on a subclass)
+    decodes with the full decoder, which raises DecodeError on bad content, so
+    only successfully decoded values are stored.
+    """
+
+    __slots__ = ("decode",)
+
+    def __init__(self, decode: Callable[[bytes], KeyAttr]) -> None:
+        super().__init__()
+        self.decode = decode
+
+    def __missing__(self, kp: bytes) -> KeyAttr:
+        attr = self.decode(kp)
+        if len(self) >= ATTR_CACHE_SIZE:
+            self.clear()
+        self[kp] = attr
+        return attr
+
+
+def _attr_decoder(t: int, mp: bytes | None, exact: bool) -> Callable[[bytes], KeyAttr]:
+    fc = _FIXED.get(t)
+    if fc is None:
+        return lambda kp: _decode_var(t, kp, mp, exact)
+    build, unpack = fc.build, fc.unpack
+    mv: _Ints = fc.full if exact else fc.zeros if mp is None else fc.unpack(mp)
+    return lambda kp: build(unpack(kp), mv)
+
+
+class _Plan:
+    """One key layout under one mask, learnt from a key that decoded.
+
+    ``split`` cuts a key of the same total size into ``(header, payload, ...)``
+    in one ``struct`` call; the key has this layout iff the headers (nla_len
+    and nla_type as one u32) are the learnt ones.  Each payload is then looked
+    up in the cache of its position.  ``mask_only`` depends only on the mask
+    and the key's attribute types, so it is fixed for the plan.
+    """
+
+    __slots__ = ("caches", "headers", "mask_only", "size", "split")
+
+    def __init__(self, key: bytes, mask: bytes | None, mask_only: tuple[KeyAttr, ...]) -> None:
+        mmap = {} if mask is None else dict(attr_list(mask))
+        exact = mask is None
+        fmt = ["="]
+        headers: list[int] = []
+        caches: list[_AttrCache] = []
+        off, n = 0, len(key)
+        while off < n:
+            length, type_ = _HDR.unpack_from(key, off)
+            end = off + length
+            nxt = min((end + 3) & ~3, n)
+            fmt.append(f"I{length - 4}s{nxt - end}x")
+            headers.append(length | type_ << 16)
+            t = type_ & 0x3FFF
+            caches.append(_attr_cache(t, None if exact else mmap.get(t), exact))
+            off = nxt
+        self.split = struct.Struct("".join(fmt)).unpack
+        self.size = n
+        self.headers = tuple(headers)
+        self.caches = tuple(caches)
+        self.mask_only = mask_only
+
+
+_ATTR_CACHES: dict[tuple[int, bytes | None, bool], _AttrCache] = {}
+_PLANS: dict[bytes | None, list[_Plan]] = {}
+
+
+def _attr_cache(t: int, mp: bytes | None, exact: bool) -> _AttrCache:
+    cache = _ATTR_CACHES.get((t, mp, exact))
+    if cache is None:
+        if len(_ATTR_CACHES) >= _MAX_ATTR_CACHES:
+            _ATTR_CACHES.clear()
+        cache = _ATTR_CACHES[t, mp, exact] = _AttrCache(_attr_decoder(t, mp, exact))
+    return cache
+
+
+def _learn(key: bytes, mask: bytes | None, attrs: Sequence[KeyAttr], mask_only: Sequence[KeyAttr]) -> None:
+    """Remember the layout of a key that decoded (not when an ENCAP makes ``mask_only`` depend on its content)."""
+    if type(key) is not bytes or not (mask is None or type(mask) is bytes):
+        return  # bytearray/memoryview: not hashable, or not immutable
+    if any(type(a) is Encap for a in attrs):
+        return
+    plans = _PLANS.get(mask)
+    if plans is None:
+        # First sighting of this mask: only remember it.  Learning a layout costs
+        # about a cold decode, which pays off only for masks that come back.
+        if len(_PLANS) >= _MAX_PLAN_MASKS:
+            _PLANS.clear()
+        _PLANS[mask] = []
+    elif len(plans) < _MAX_PLANS_PER_MASK:
+        plans.append(_Plan(key, mask, tuple(mask_only)))
+
+
+def clear_decode_caches() -> None:
+    """Forget every cached layout and decoded value (they are only ever a speed-up)."""
+    _PLANS.clear()
+    _ATTR_CACHES.clear()
+    _ACTIONS_CACHE.clear()
+    _ENCODED_ACTIONS.clear()
+
+
 def decode_match(key: bytes, mask: bytes | None = None) -> Match:
     """A Match from the contents of ``OVS_FLOW_ATTR_KEY`` and ``OVS_FLOW_ATTR_MASK``.
 
@@ -900,11 +1036,27 @@ def decode_match(key: bytes, mask: bytes | None = None) -> Match:
     exact); with a mask buffer, key attributes missing from it are fully
     wildcarded and mask attributes missing from the key go to ``mask_only``.
     Raises :class:`~odp.errors.DecodeError` on malformed input.
+
+    A key whose layout (attribute types and lengths) was seen before under
+    the same mask bytes is split in one step and its attributes come from
+    bounded caches of decoded values; anything else takes the full decoder.
     """
+    try:
+        plans = _PLANS.get(mask)
+    except TypeError:  # an unhashable buffer (bytearray): no cache
+        plans = None
+    if plans:
+        n = len(key)
+        for plan in plans:
+            if plan.size == n:
+                fields = plan.split(key)
+                if fields[0::2] == plan.headers:
+                    return _make_match(tuple(map(_getitem, plan.caches, fields[1::2])), plan.mask_only)
     try:
         attrs, mask_only = _decode_level(key, mask, 0, "flow")
     except RecursionError:  # pragma: no cover - MAX_DEPTH keeps well below the limit
         raise DecodeError("flow: nesting too deep") from None
+    _learn(key, mask, attrs, mask_only)
     return _make_match(attrs, mask_only)
 
 
@@ -941,7 +1093,7 @@ def _enc_key_attr(a: KeyAttr) -> bytes:
     fc = _FIXED_BY_CLASS.get(type(a))
     if fc is not None:
         try:
-            return _attr(fc.type, fc.pack_value(cast(FixedKeyAttr, a)))
+            return fc.value_attr(cast(FixedKeyAttr, a))
         except (struct.error, OverflowError, TypeError, AttributeError) as exc:
             raise _enc_error(fc.name, exc) from None
     if isinstance(a, Tunnel):
@@ -965,7 +1117,7 @@ def _enc_mask_attr(a: KeyAttr) -> bytes | None:
     fc = _FIXED_BY_CLASS.get(type(a))
     if fc is not None:
         try:
-            return _attr(fc.type, fc.pack_mask(cast(FixedKeyAttr, a)))
+            return fc.mask_attr(cast(FixedKeyAttr, a))
         except (struct.error, OverflowError, TypeError, AttributeError) as exc:
             raise _enc_error(fc.name, exc) from None
     if isinstance(a, Tunnel):
@@ -1017,13 +1169,27 @@ def _enc_mask_level(attrs: Sequence[KeyAttr], mask_only: Sequence[KeyAttr]) -> b
     return b"".join(parts)
 
 
+_VALUE_ATTR: dict[type, Callable[[Any], bytes]] = {fc.cls: fc.value_attr for fc in _FIXED.values()}
+_MASK_ATTR: dict[type, Callable[[Any], bytes]] = {fc.cls: fc.mask_attr for fc in _FIXED.values()}
+# What the fast paths below can raise: a non-fixed attribute (KeyError) or a value that does not pack.
+_FAST_FAIL = (KeyError, struct.error, OverflowError, TypeError, AttributeError)
+
+
 def encode_key(match: Match) -> bytes:
     """The contents of ``OVS_FLOW_ATTR_KEY``: each attribute's (unmasked) values, in order."""
-    return b"".join([_enc_key_attr(a) for a in match.attrs])
+    try:  # fast path: only fixed-size attributes
+        return b"".join([_VALUE_ATTR[type(a)](a) for a in match.attrs])
+    except _FAST_FAIL:  # anything else, and the error naming a bad value, from the general path
+        return b"".join([_enc_key_attr(a) for a in match.attrs])
 
 
 def encode_mask(match: Match) -> bytes:
     """The contents of ``OVS_FLOW_ATTR_MASK`` (see the module docstring for what is emitted)."""
+    if not match.mask_only:
+        try:  # fast path: only fixed-size attributes, each has a mask attribute
+            return b"".join([_MASK_ATTR[type(a)](a) for a in match.attrs])
+        except _FAST_FAIL:
+            pass
     return _enc_mask_level(match.attrs, match.mask_only)
 
 
@@ -1304,8 +1470,27 @@ def encode_action(action: Action) -> bytes:
         raise _enc_error(type(action).__name__.lower(), exc) from None
 
 
+#: Encoded Actions by identity: installing many flows usually passes the same
+#: Actions object with each.  The entry holds the object, so its id cannot be
+#: reused while it is cached; Actions and every action are immutable.
+_ENCODED_ACTIONS: dict[int, tuple[Actions, bytes]] = {}
+
+
 def encode_actions(actions: Actions | Iterable[Action]) -> bytes:
     """The contents of ``OVS_FLOW_ATTR_ACTIONS`` (empty for drop)."""
+    if type(actions) is Actions:
+        hit = _ENCODED_ACTIONS.get(id(actions))
+        if hit is not None and hit[0] is actions:
+            return hit[1]
+        data = _encode_actions(actions)
+        if len(_ENCODED_ACTIONS) >= ACTIONS_CACHE_SIZE:
+            _ENCODED_ACTIONS.clear()
+        _ENCODED_ACTIONS[id(actions)] = (actions, data)
+        return data
+    return _encode_actions(actions)
+
+
+def _encode_actions(actions: Iterable[Action]) -> bytes:
     out: list[bytes] = []
     enc_map = _ACTION_ENC
     for a in actions:
@@ -1748,9 +1933,24 @@ def _decode_actions(data: bytes, depth: int) -> Actions:
     return _make_actions(out)
 
 
+_ACTIONS_CACHE: dict[bytes, Actions] = {}
+
+
 def decode_actions(data: bytes) -> Actions:
-    """Actions from the contents of ``OVS_FLOW_ATTR_ACTIONS`` (empty bytes: drop)."""
-    return _decode_actions(data, 0)
+    """Actions from the contents of ``OVS_FLOW_ATTR_ACTIONS`` (empty bytes: drop).
+
+    Flows of a dump share a few action lists: equal bytes give one (immutable)
+    Actions from a bounded cache.
+    """
+    if type(data) is not bytes:
+        return _decode_actions(data, 0)
+    acts = _ACTIONS_CACHE.get(data)
+    if acts is None:
+        acts = _decode_actions(data, 0)
+        if len(_ACTIONS_CACHE) >= ACTIONS_CACHE_SIZE:
+            _ACTIONS_CACHE.clear()
+        _ACTIONS_CACHE[data] = acts
+    return acts
 
 
 def decode_action(type_: int, payload: bytes) -> Action:
