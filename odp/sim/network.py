@@ -30,8 +30,6 @@ from odp.errors import ExistsError, NotFoundError
 if TYPE_CHECKING:
     from odp.sim.datapath import SimDatapath
 
-#: Longest interface name the kernel accepts (IFNAMSIZ - 1).
-
 
 def monotonic_ms() -> int:
     return int(time.monotonic() * 1000)
