@@ -28,12 +28,16 @@ from odp.datapath import (
     FlowCreate,
     FlowStats,
     MegaflowStats,
+    MeterBand,
+    MeterFeatures,
+    MeterStats,
     PortRef,
     Upcall,
     UpcallKind,
     UpcallListener,
     VportInfo,
     VportKind,
+    check_meter_request,
 )
 from odp.errors import ExistsError, FieldError, InvalidArgument, InvalidFlow, NotFoundError, NotSupported
 from odp.keys import DpHash, InPort, Match, Priority, RecircId, SkbMark, Tunnel
@@ -42,6 +46,7 @@ from odp.sim.actions import execute_actions
 from odp.sim.flow import extract
 from odp.sim.flow_netlink import flow_match, from_match, packet_match
 from odp.sim.flow_table import FlowTable, SimFlow
+from odp.sim.meter import MeterTable
 from odp.sim.network import Host, check_ifname
 from odp.sim.packet import TunnelInfo
 from odp.sim.vport import SimVport
@@ -78,7 +83,7 @@ class SimDatapath:
         self.counters = _DpCounters()
         self.listeners: list[SimUpcallListener] = []
         self.random = random.Random(host.seed)
-        self.meters: dict[int, Any] = {}
+        self.meters = MeterTable(host.clock)
         self._depth = 0
         self._context = _Context(self)
 
@@ -272,7 +277,7 @@ class _Context:
         self.dp.process(frame, key, tunnel)
 
     def meter(self, meter_id: int, frame_len: int) -> bool:
-        return True  # a meter that does not exist lets packets through
+        return self.dp.meters.execute(meter_id, frame_len)
 
     def random(self) -> float:
         return self.dp.random.random()
@@ -629,6 +634,36 @@ class SimBackend(Backend):
         d = self._dp(dp)
         for f in d.table.flows():
             yield self._flow(f, ufid_flags)
+
+    # -- meters ---------------------------------------------------------------
+    def meter_features(self, dp: DpRef) -> MeterFeatures:
+        return self._dp(dp).meters.features()
+
+    def meter_set(
+        self,
+        dp: DpRef,
+        meter_id: int,
+        bands: tuple[MeterBand, ...],
+        *,
+        kbps: bool = False,
+        clear: bool = False,
+        stats: FlowStats | None = None,
+    ) -> MeterStats | None:
+        bands = tuple(bands)
+        check_meter_request(meter_id, bands, stats)
+        return self._dp(dp).meters.set(meter_id, bands, kbps=kbps, clear=clear, stats=stats)
+
+    def meter_get(self, dp: DpRef, meter_id: int) -> MeterStats:
+        check_meter_request(meter_id, ())
+        d = self._dp(dp)
+        stats = d.meters.get(meter_id)
+        if stats is None:
+            raise NotFoundError(f"datapath {d.name} has no meter {meter_id}")
+        return stats
+
+    def meter_del(self, dp: DpRef, meter_id: int) -> MeterStats | None:
+        check_meter_request(meter_id, ())
+        return self._dp(dp).meters.delete(meter_id)
 
     # -- packets --------------------------------------------------------------
     def packet_execute(
