@@ -117,9 +117,10 @@ class SimMeter:
 
 
 class MeterTable:
-    """A datapath's meters (struct dp_meter_table) and the ovs_meter commands on them."""
+    """A datapath's meters (struct dp_meter_table) and the ovs_meter commands on them.
 
-    __slots__ = ("clock", "count", "max_meters", "slots")
+    No ``__slots__``: the command line's tracer wraps :meth:`execute` on the instance.
+    """
 
     def __init__(self, clock: Callable[[], int], max_meters: int = DP_METER_NUM_MAX) -> None:
         self.clock = clock
