@@ -20,6 +20,12 @@ Kernel behaviours this module relies on or works around (Linux 6.1, read in
   upcall pid is its local port's, set through ``OVS_VPORT_CMD_SET`` on port 0.
 - ``OVS_FLOW_CMD_SET`` with ``ACTIONS`` needs the ``KEY`` even when the flow is
   named by UFID: the backend fetches the key first.
+- ``ovs_meter`` (Linux 6.1 ``meter.c``) always replies, without ECHO: SET with
+  the replaced meter's stats (none when it was created with CLEAR), DEL with
+  the deleted meter's (an empty reply when there was none, not ENOENT), GET
+  with counters only.  Meters sit in an array indexed by ``id % size`` (1024
+  at first): a different meter in the slot is EBUSY; adding the meter that
+  makes the count reach ``max_meters`` is EFBIG (the id itself is not limited).
 - Features the kernel does not know make datapath creation fail with
   EOPNOTSUPP; the backend remembers which feature sets failed (the probe
   happens once per backend) and :meth:`KernelBackend.supported_features`
