@@ -37,7 +37,7 @@ from odp.actions import (
     Userspace,
     set_tunnel,
 )
-from odp.constants import Frag, TunnelFlag
+from odp.constants import Frag, MeterBandType, TunnelFlag
 from odp.datapath import (
     Connection,
     Datapath,
@@ -46,6 +46,9 @@ from odp.datapath import (
     Flow,
     FlowStats,
     MegaflowStats,
+    MeterBand,
+    MeterFeatures,
+    MeterStats,
     Upcall,
     UpcallKind,
     UpcallListener,
@@ -156,6 +159,10 @@ __all__ = [
     "Match",
     "MegaflowStats",
     "Meter",
+    "MeterBand",
+    "MeterBandType",
+    "MeterFeatures",
+    "MeterStats",
     "ModuleNotLoaded",
     "Mpls",
     "Nat",

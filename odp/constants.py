@@ -101,6 +101,44 @@ class FlowAttr(enum.IntEnum):
     PAD = 11
 
 
+class MeterCmd(enum.IntEnum):
+    """``ovs_meter`` commands (enum ovs_meter_cmd)."""
+
+    FEATURES = 1
+    SET = 2
+    DEL = 3
+    GET = 4
+
+
+class MeterAttr(enum.IntEnum):
+    ID = 1
+    KBPS = 2
+    STATS = 3
+    BANDS = 4
+    USED = 5
+    CLEAR = 6
+    MAX_METERS = 7
+    MAX_BANDS = 8
+    PAD = 9
+
+
+class BandAttr(enum.IntEnum):
+    """Attributes of one band nested in ``OVS_METER_ATTR_BANDS``."""
+
+    TYPE = 1
+    RATE = 2
+    BURST = 3
+    STATS = 4
+
+
+class MeterBandType(enum.IntEnum):
+    DROP = 1
+
+
+#: Bands per meter the kernel accepts (net/openvswitch/meter.h DP_MAX_BANDS).
+DP_MAX_BANDS = 1
+
+
 class UfidFlags(enum.IntFlag):
     OMIT_KEY = 1
     OMIT_MASK = 2

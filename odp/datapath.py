@@ -27,7 +27,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from odp.actions import Actions
-from odp.constants import DP_MAX_PORTS, DpFeature, PacketCmd, UfidFlags, VportType
+from odp.constants import DP_MAX_BANDS, DP_MAX_PORTS, DpFeature, MeterBandType, PacketCmd, UfidFlags, VportType
 from odp.errors import FieldError, InvalidArgument, InvalidFlow, NotFoundError
 from odp.keys import Match
 
@@ -245,6 +245,85 @@ class Upcall:
         return None if attr is None else attr.port.value
 
 
+_U32_MAX = 0xFFFFFFFF
+_U64_MAX = 0xFFFFFFFFFFFFFFFF
+
+
+def _check_uint(value: object, limit: int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
+        raise FieldError(f"{what} {value!r} is not an integer in 0..{limit}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class MeterBand:
+    """One band of a meter: past ``rate`` (packets/s, or kbit/s for a kbps meter)
+    with a bucket of ``burst`` packets (or kilobits), packets count against the
+    band and a DROP band drops them.
+
+    The kernel accepts any band type number; only DROP (1) acts, others are
+    counted in the band's stats and pass.
+    """
+
+    rate: int
+    burst: int
+    type: int = MeterBandType.DROP
+
+    def __post_init__(self) -> None:
+        _check_uint(self.rate, _U32_MAX, "meter band rate")
+        _check_uint(self.burst, _U32_MAX, "meter band burst")
+        _check_uint(self.type, _U32_MAX, "meter band type")
+
+
+@dataclass(frozen=True, slots=True)
+class MeterStats:
+    """What the kernel reports of a meter (GET, DEL, and SET for the replaced meter).
+
+    The kernel reports counters only, not the configuration: ``packets`` and
+    ``bytes`` (``skb->len``) the meter saw, ``used`` (milliseconds of the
+    monotonic clock: creation or the last packet) and, per band in order,
+    the packets and bytes that exceeded it.
+    """
+
+    meter_id: int
+    packets: int = 0
+    bytes: int = 0
+    used: int = 0
+    bands: tuple[FlowStats, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MeterFeatures:
+    """OVS_METER_CMD_FEATURES: meters per datapath the kernel allows (it refuses
+    the meter that would make the count reach ``max_meters``), bands per meter,
+    and the band types it implements."""
+
+    max_meters: int
+    max_bands: int
+    band_types: tuple[int, ...] = (MeterBandType.DROP,)
+
+
+def check_meter_request(meter_id: int, bands: tuple[MeterBand, ...], stats: FlowStats | None = None) -> None:
+    """Refuse what the kernel's OVS_METER_CMD_SET would refuse as EINVAL, with a reason.
+
+    Both backends call this before doing anything, so the errors are the same.
+    """
+    _check_uint(meter_id, _U32_MAX, "meter id")
+    for band in bands:
+        if not isinstance(band, MeterBand):
+            raise FieldError(f"meter {meter_id}: bands must be MeterBand values, got {band!r}")
+    if len(bands) > DP_MAX_BANDS:
+        raise InvalidArgument(
+            f"meter {meter_id}: {len(bands)} bands, the kernel allows at most {DP_MAX_BANDS} (DP_MAX_BANDS)"
+        )
+    for i, band in enumerate(bands):
+        if band.rate == 0:
+            raise InvalidArgument(f"meter {meter_id}: band {i} has rate 0 (the kernel requires a non-zero rate)")
+    if stats is not None:
+        _check_uint(stats.packets, _U64_MAX, "meter stats packets")
+        _check_uint(stats.bytes, _U64_MAX, "meter stats bytes")
+
+
 #: A datapath is named by its name or its ifindex.
 DpRef = str | int
 #: A vport is named by its name or its port number.
@@ -393,6 +472,34 @@ class Backend(abc.ABC):
             self.flow_new(dp, match, actions, create=create)
             n += 1
         return n
+
+    # meters ----------------------------------------------------------------
+    @abc.abstractmethod
+    def meter_features(self, dp: DpRef) -> MeterFeatures: ...
+
+    @abc.abstractmethod
+    def meter_set(
+        self,
+        dp: DpRef,
+        meter_id: int,
+        bands: tuple[MeterBand, ...],
+        *,
+        kbps: bool = False,
+        clear: bool = False,
+        stats: FlowStats | None = None,
+    ) -> MeterStats | None:
+        """Create or replace a meter.  Returns the replaced meter's stats, None when
+        there was none or it was created with ``clear`` (which keeps a meter's
+        stats out of the reply that replaces it); ``stats`` preloads the new
+        meter's counters unless ``clear`` is set."""
+
+    @abc.abstractmethod
+    def meter_get(self, dp: DpRef, meter_id: int) -> MeterStats:
+        """The meter's stats (NotFoundError when there is no such meter)."""
+
+    @abc.abstractmethod
+    def meter_del(self, dp: DpRef, meter_id: int) -> MeterStats | None:
+        """Delete a meter and return its last stats; a missing meter is not an error (None)."""
 
     # packets ---------------------------------------------------------------
     @abc.abstractmethod
@@ -563,6 +670,29 @@ class Datapath:
         from odp.text import parse_match
 
         return parse_match(match, self.port_numbers())
+
+    # meters ------------------------------------------------------------------
+    def meter_features(self) -> MeterFeatures:
+        return self.backend.meter_features(self.name)
+
+    def set_meter(
+        self,
+        meter_id: int,
+        bands: MeterBand | Iterable[MeterBand],
+        *,
+        kbps: bool = False,
+        clear: bool = False,
+        stats: FlowStats | None = None,
+    ) -> MeterStats | None:
+        """Create or replace meter ``meter_id``; returns the replaced meter's stats (see Backend.meter_set)."""
+        seq = (bands,) if isinstance(bands, MeterBand) else tuple(bands)
+        return self.backend.meter_set(self.name, meter_id, seq, kbps=kbps, clear=clear, stats=stats)
+
+    def get_meter(self, meter_id: int) -> MeterStats:
+        return self.backend.meter_get(self.name, meter_id)
+
+    def delete_meter(self, meter_id: int) -> MeterStats | None:
+        return self.backend.meter_del(self.name, meter_id)
 
     # packets -----------------------------------------------------------------
     def execute(

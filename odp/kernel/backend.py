@@ -20,6 +20,12 @@ Kernel behaviours this module relies on or works around (Linux 6.1, read in
   upcall pid is its local port's, set through ``OVS_VPORT_CMD_SET`` on port 0.
 - ``OVS_FLOW_CMD_SET`` with ``ACTIONS`` needs the ``KEY`` even when the flow is
   named by UFID: the backend fetches the key first.
+- ``ovs_meter`` (Linux 6.1 ``meter.c``) always replies, without ECHO: SET with
+  the replaced meter's stats (none when it was created with CLEAR), DEL with
+  the deleted meter's (an empty reply when there was none, not ENOENT), GET
+  with counters only.  Meters sit in an array indexed by ``id % size`` (1024
+  at first): a different meter in the slot is EBUSY; adding the meter that
+  makes the count reach ``max_meters`` is EFBIG (the id itself is not limited).
 - Features the kernel does not know make datapath creation fail with
   EOPNOTSUPP; the backend remembers which feature sets failed (the probe
   happens once per backend) and :meth:`KernelBackend.supported_features`
@@ -37,7 +43,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, TypeVar
 
 from odp.actions import Actions
-from odp.constants import DP_MAX_PORTS, OVSP_LOCAL, Cmd, DpFeature, PacketCmd
+from odp.constants import DP_MAX_PORTS, OVSP_LOCAL, Cmd, DpFeature, MeterBandType, MeterCmd, PacketCmd
 from odp.datapath import (
     Backend,
     DatapathInfo,
@@ -47,12 +53,16 @@ from odp.datapath import (
     FlowCreate,
     FlowStats,
     MegaflowStats,
+    MeterBand,
+    MeterFeatures,
+    MeterStats,
     PortRef,
     UpcallListener,
     VportInfo,
     VportKind,
     VportStats,
     check_ifname,
+    check_meter_request,
     check_ufid,
     check_vport_args,
 )
@@ -224,6 +234,28 @@ def _flow_builder() -> Callable[[nlm.FlowFields], Flow]:
 
 
 _dump_flow = _flow_builder()
+
+
+def meter_stats(msg: nlm.Message) -> MeterStats | None:
+    """The stats of an ovs_meter reply; None when it carries none (SET of a new
+    meter, SET over a meter created with CLEAR, DEL of a missing meter)."""
+    m = nlm.decode_meter(msg)
+    if m.stats is None or m.meter_id is None:
+        return None
+    return MeterStats(
+        meter_id=m.meter_id,
+        packets=m.stats[0],
+        bytes=m.stats[1],
+        used=m.used or 0,
+        bands=tuple(FlowStats(b.n_packets, b.n_bytes) for b in m.bands or ()),
+    )
+
+
+def _band_type(number: int) -> int:
+    try:
+        return MeterBandType(number)
+    except ValueError:
+        return number
 
 
 def _one(replies: list[nlm.Message], what: str) -> nlm.Message:
@@ -841,7 +873,80 @@ class KernelBackend(Backend):
             if paused:
                 gc.enable()
 
-    # -- packets -------------------------------------------------------------------
+    # -- meters ----------------------------------------------------------------------
+    def _meter_family(self) -> FamilyInfo:
+        if self.families.meter is None:
+            raise NotSupported(
+                "this kernel's openvswitch module has no ovs_meter generic netlink family (meters need Linux 4.15+)"
+            )
+        return self.families.meter
+
+    def _meter_request(
+        self, dp: DpRef, cmd: MeterCmd, meter_id: int | None, attrs: list[tuple[int, bytes]]
+    ) -> nlm.Message:
+        fam = self._meter_family()
+        action = {
+            MeterCmd.FEATURES: "asking for meter features",
+            MeterCmd.SET: f"setting meter {meter_id}",
+            MeterCmd.GET: f"getting meter {meter_id}",
+            MeterCmd.DEL: f"deleting meter {meter_id}",
+        }[cmd]
+        try:
+            replies = self._on_dp(dp, lambda i: self._request(fam, cmd, i, attrs))
+        except NetlinkError as exc:
+            messages = {
+                _errno.ENODEV: f"no datapath {dp!r}",
+                _errno.ENOENT: f"{self._dp_label(dp)} has no meter {meter_id}",
+                _errno.EBUSY: (
+                    f"the slot of meter {meter_id} in the kernel's meter array (indexed by id modulo its size, "
+                    "1024 at first) holds another meter"
+                ),
+                _errno.EFBIG: "the datapath has as many meters as the kernel allows (see meter_features)",
+            }
+            raise translate(exc, f"{action} in {self._dp_label(dp)}", messages=messages, rule="meter") from None
+        return _one(replies, action)
+
+    def meter_features(self, dp: DpRef) -> MeterFeatures:
+        m = nlm.decode_meter(self._meter_request(dp, MeterCmd.FEATURES, None, []))
+        return MeterFeatures(
+            max_meters=m.max_meters or 0,
+            max_bands=m.max_bands or 0,
+            band_types=tuple(_band_type(b.type) for b in m.bands or () if b.type is not None),
+        )
+
+    def meter_set(
+        self,
+        dp: DpRef,
+        meter_id: int,
+        bands: tuple[MeterBand, ...],
+        *,
+        kbps: bool = False,
+        clear: bool = False,
+        stats: FlowStats | None = None,
+    ) -> MeterStats | None:
+        bands = tuple(bands)
+        check_meter_request(meter_id, bands, stats)
+        attrs = nlm.meter_attrs(
+            meter_id,
+            bands=[(int(b.type), b.rate, b.burst) for b in bands],
+            kbps=kbps,
+            clear=clear,
+            stats=None if stats is None else (stats.packets, stats.bytes),
+        )
+        return meter_stats(self._meter_request(dp, MeterCmd.SET, meter_id, attrs))
+
+    def meter_get(self, dp: DpRef, meter_id: int) -> MeterStats:
+        check_meter_request(meter_id, ())
+        got = meter_stats(self._meter_request(dp, MeterCmd.GET, meter_id, nlm.meter_attrs(meter_id)))
+        if got is None:
+            raise BackendError(f"the kernel's reply to getting meter {meter_id} has no stats")
+        return got
+
+    def meter_del(self, dp: DpRef, meter_id: int) -> MeterStats | None:
+        check_meter_request(meter_id, ())
+        return meter_stats(self._meter_request(dp, MeterCmd.DEL, meter_id, nlm.meter_attrs(meter_id)))
+
+    # -- packets -----------------------------------------------------------------------
     def packet_execute(
         self, dp: DpRef, packet: bytes, actions: Actions, *, key: Match | None = None, mru: int | None = None
     ) -> None:

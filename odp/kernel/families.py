@@ -11,6 +11,9 @@ so every process asks the kernel's ``nlctrl`` family once
 - ``method="pyroute2"``: pyroute2's
   :class:`~pyroute2.netlink.generic.GenericNetlinkSocket` asks.
 
+``ovs_meter`` is resolved too but may be missing (kernels before 4.15):
+:attr:`Families.meter` is then None and only the meter commands fail.
+
 Measured in the test VM (Debian's 6.1 under qemu TCG): resolving the four
 families takes 0.03 s either way once pyroute2 is imported, but importing
 pyroute2 for it costs 5.5 s there (0.14-0.37 s on the host), so the default
@@ -52,21 +55,26 @@ class FamilyInfo:
 
 @dataclass(frozen=True, slots=True)
 class Families:
-    """The four families the backend uses."""
+    """The families the backend uses: four always, ``meter`` when the kernel has it
+    (openvswitch.ko gained ovs_meter in Linux 4.15; None before)."""
 
     datapath: FamilyInfo
     vport: FamilyInfo
     flow: FamilyInfo
     packet: FamilyInfo
+    meter: FamilyInfo | None = None
 
     @classmethod
-    def fixed(cls, datapath: int = 0x20, vport: int = 0x21, flow: int = 0x22, packet: int = 0x23) -> Families:
-        """Families with given ids (for tests; no kernel involved)."""
+    def fixed(
+        cls, datapath: int = 0x20, vport: int = 0x21, flow: int = 0x22, packet: int = 0x23, meter: int | None = 0x24
+    ) -> Families:
+        """Families with given ids (for tests; no kernel involved; ``meter=None``: a kernel without meters)."""
         return cls(
             FamilyInfo(Family.DATAPATH.value, datapath, 2, {"ovs_datapath": 10}),
             FamilyInfo(Family.VPORT.value, vport, 1, {"ovs_vport": 11}),
             FamilyInfo(Family.FLOW.value, flow, 1, {"ovs_flow": 12}),
             FamilyInfo(Family.PACKET.value, packet, 1, {}),
+            None if meter is None else FamilyInfo(Family.METER.value, meter, 1, {"ovs_meter": 13}),
         )
 
 
@@ -84,6 +92,8 @@ def resolve_families(method: str = "netlink", transport: Transport | None = None
 
 
 _FAMILIES = (Family.DATAPATH, Family.VPORT, Family.FLOW, Family.PACKET)
+#: Families a kernel may lack (ENOENT from the controller once the module is loaded).
+_OPTIONAL = (Family.METER,)
 
 
 def _resolve_raw(transport: Transport | None) -> Families:
@@ -98,7 +108,7 @@ def _resolve_raw(transport: Transport | None) -> Families:
     found: dict[str, FamilyInfo] = {}
     try:
         # ovs_datapath first: resolving it is what autoloads openvswitch.ko.
-        for seq, fam in enumerate(_FAMILIES, 1):
+        for seq, fam in enumerate(_FAMILIES + _OPTIONAL, 1):
             sock.send(nlm.build_get_family(fam.value, seq))
             reply: nlm.FamilyInfo | None = None
             while True:
@@ -110,6 +120,9 @@ def _resolve_raw(transport: Transport | None) -> Families:
                     if msg.seq != seq:
                         continue
                     if msg.type == nlm.NLMSG_ERROR:
+                        if msg.error == -_errno.ENOENT and fam in _OPTIONAL:
+                            finished = True
+                            break
                         if msg.error == -_errno.ENOENT:
                             raise ModuleNotLoaded(MODULE_MISSING)
                         if msg.error in (-_errno.EPERM, -_errno.EACCES):
@@ -126,12 +139,20 @@ def _resolve_raw(transport: Transport | None) -> Families:
                 if finished:
                     break
             if reply is None:
+                if fam in _OPTIONAL:
+                    continue
                 raise BackendError(f"the generic netlink controller sent nothing about {fam.value}")
             found[fam.value] = FamilyInfo(fam.value, reply.id, reply.version, dict(reply.mcast_groups))
     finally:
         if transport is None:
             sock.close()
-    return Families(*(found[f.value] for f in _FAMILIES))
+    return Families(
+        found[Family.DATAPATH.value],
+        found[Family.VPORT.value],
+        found[Family.FLOW.value],
+        found[Family.PACKET.value],
+        found.get(Family.METER.value),
+    )
 
 
 def _resolve_pyroute2() -> Families:
@@ -154,11 +175,13 @@ def _resolve_pyroute2() -> Families:
         core.marshal.msg_map[GENL_ID_CTRL] = ctrlmsg
         found: dict[str, FamilyInfo] = {}
         # ovs_datapath first: resolving it is what autoloads openvswitch.ko.
-        for fam in (Family.DATAPATH, Family.VPORT, Family.FLOW, Family.PACKET):
+        for fam in _FAMILIES + _OPTIONAL:
             try:
                 msg = sock.discovery(fam.value)
             except Pyroute2Error as exc:
                 code = getattr(exc, "code", None)
+                if code == _errno.ENOENT and fam in _OPTIONAL:
+                    continue
                 if code == _errno.ENOENT:
                     raise ModuleNotLoaded(MODULE_MISSING) from None
                 if code in (_errno.EPERM, _errno.EACCES):
@@ -179,5 +202,9 @@ def _resolve_pyroute2() -> Families:
     finally:
         sock.close()
     return Families(
-        found[Family.DATAPATH.value], found[Family.VPORT.value], found[Family.FLOW.value], found[Family.PACKET.value]
+        found[Family.DATAPATH.value],
+        found[Family.VPORT.value],
+        found[Family.FLOW.value],
+        found[Family.PACKET.value],
+        found.get(Family.METER.value),
     )

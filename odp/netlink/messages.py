@@ -15,7 +15,7 @@ Building
 - :func:`build_get_family` ``(name, seq)``: a ``CTRL_CMD_GETFAMILY`` request
   to the generic netlink controller.
 - Attribute list helpers: :func:`flow_attrs`, :func:`datapath_attrs`,
-  :func:`vport_attrs`, :func:`execute_attrs`.
+  :func:`vport_attrs`, :func:`execute_attrs`, :func:`meter_attrs`.
 - Flags: ``NLM_F_REQUEST``, ``NLM_F_ACK``, ``NLM_F_ECHO``, ``NLM_F_DUMP``,
   ``NLM_F_CREATE``, ``NLM_F_EXCL``, ``NLM_F_REPLACE``, ``NLM_F_MULTI``.
 
@@ -46,6 +46,10 @@ Typed decoders of ovs replies (each raises only :class:`~odp.errors.DecodeError`
   ``packet``, exact ``key`` Match, ``userdata``, ``actions``,
   ``egress_tun_key``, ``mru``, ``length`` (OVS_PACKET_ATTR_LEN), ``hash``,
   ``upcall_pid``);
+- :func:`decode_meter` -> :class:`MeterInfo` (``ovs_meter`` replies: ``meter_id``,
+  ``stats`` (packets, bytes) or None, ``used`` in ms or None, ``bands`` (one
+  :class:`MeterBandInfo` per nested band: type/rate/burst as sent, stats as
+  replied), ``max_meters``/``max_bands`` of a FEATURES reply);
 - :func:`decode_family` -> :class:`FamilyInfo` (controller replies).
 
 Absent optional attributes decode as None (counters as 0 where the kernel
@@ -59,7 +63,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from odp.actions import Actions
-from odp.constants import DpAttr, FlowAttr, PacketAttr, TunnelOptAttr, VportAttr
+from odp.constants import BandAttr, DpAttr, FlowAttr, MeterAttr, PacketAttr, TunnelOptAttr, VportAttr
 from odp.errors import DecodeError
 from odp.keys import Match, Tunnel
 from odp.netlink.attrs import (
@@ -103,6 +107,8 @@ __all__ = [
     "FlowInfo",
     "MegaflowStats",
     "Message",
+    "MeterBandInfo",
+    "MeterInfo",
     "PacketInfo",
     "VportInfo",
     "VportStats",
@@ -113,11 +119,13 @@ __all__ = [
     "decode_datapath",
     "decode_family",
     "decode_flow",
+    "decode_meter",
     "decode_packet",
     "decode_vport",
     "execute_attrs",
     "flow_attrs",
     "iter_dump_flows",
+    "meter_attrs",
     "parse_messages",
     "vport_attrs",
 ]
@@ -337,6 +345,18 @@ _PACKET_LEN = int(PacketAttr.LEN)
 _PACKET_HASH = int(PacketAttr.HASH)
 _PACKET_UPCALL_PID = int(PacketAttr.UPCALL_PID)
 _PACKET_PROBE = int(PacketAttr.PROBE)
+_METER_ID = int(MeterAttr.ID)
+_METER_KBPS = int(MeterAttr.KBPS)
+_METER_STATS = int(MeterAttr.STATS)
+_METER_BANDS = int(MeterAttr.BANDS)
+_METER_USED = int(MeterAttr.USED)
+_METER_CLEAR = int(MeterAttr.CLEAR)
+_METER_MAX_METERS = int(MeterAttr.MAX_METERS)
+_METER_MAX_BANDS = int(MeterAttr.MAX_BANDS)
+_BAND_TYPE = int(BandAttr.TYPE)
+_BAND_RATE = int(BandAttr.RATE)
+_BAND_BURST = int(BandAttr.BURST)
+_BAND_STATS = int(BandAttr.STATS)
 
 
 # ---------------------------------------------------------------------------
@@ -703,6 +723,92 @@ def decode_packet(msg: Message) -> PacketInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class MeterBandInfo:
+    """One band nested in ``OVS_METER_ATTR_BANDS``.
+
+    Requests carry type, rate and burst; replies to GET/DEL/SET carry only the
+    band's stats, and a FEATURES reply only the supported type.
+    """
+
+    type: int | None = None
+    rate: int | None = None
+    burst: int | None = None
+    n_packets: int = 0
+    n_bytes: int = 0
+    has_stats: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MeterInfo:
+    """An ``ovs_meter`` message (request or reply)."""
+
+    cmd: int
+    dp_ifindex: int
+    meter_id: int | None = None
+    kbps: bool = False
+    clear: bool = False
+    #: (n_packets, n_bytes) of OVS_METER_ATTR_STATS, None when absent.
+    stats: tuple[int, int] | None = None
+    used: int | None = None
+    bands: tuple[MeterBandInfo, ...] | None = None
+    max_meters: int | None = None
+    max_bands: int | None = None
+
+
+def _flow_stats(p: bytes, what: str) -> tuple[int, int]:
+    if len(p) != 16:
+        raise DecodeError(f"{what}: payload is {len(p)} byte(s), expected 16 (struct ovs_flow_stats)")
+    n_packets, n_bytes = _FLOW_STATS_ST.unpack(p)
+    return int(n_packets), int(n_bytes)
+
+
+def _decode_band(p: bytes) -> MeterBandInfo:
+    type_ = rate = burst = None
+    stats: tuple[int, int] | None = None
+    for t, v in attr_list(p, "meter band"):
+        if t == _BAND_TYPE:
+            type_ = get_u32(v, "meter band type")
+        elif t == _BAND_RATE:
+            rate = get_u32(v, "meter band rate")
+        elif t == _BAND_BURST:
+            burst = get_u32(v, "meter band burst")
+        elif t == _BAND_STATS:
+            stats = _flow_stats(v, "meter band stats")
+    n_packets, n_bytes = stats if stats is not None else (0, 0)
+    return MeterBandInfo(type_, rate, burst, n_packets, n_bytes, stats is not None)
+
+
+def decode_meter(msg: Message) -> MeterInfo:
+    """A MeterInfo from an ``ovs_meter`` message (PAD and unknown attributes are skipped).
+
+    The kernel's DEL of a meter that does not exist replies with no attribute
+    at all, so every field may be absent.
+    """
+    meter_id = used = max_meters = max_bands = None
+    stats: tuple[int, int] | None = None
+    bands: tuple[MeterBandInfo, ...] | None = None
+    kbps = clear = False
+    for t, p in msg.attrs:
+        if t == _METER_ID:
+            meter_id = get_u32(p, "meter id")
+        elif t == _METER_KBPS:
+            kbps = get_flag(p, "meter kbps")
+        elif t == _METER_STATS:
+            stats = _flow_stats(p, "meter stats")
+        elif t == _METER_BANDS:
+            bands = tuple(_decode_band(bp) for _, bp in attr_list(p, "meter bands"))
+        elif t == _METER_USED:
+            used = get_u64(p, "meter used")
+        elif t == _METER_CLEAR:
+            clear = get_flag(p, "meter clear")
+        elif t == _METER_MAX_METERS:
+            max_meters = get_u32(p, "meter max_meters")
+        elif t == _METER_MAX_BANDS:
+            max_bands = get_u32(p, "meter max_bands")
+    return MeterInfo(msg.cmd, msg.dp_ifindex, meter_id, kbps, clear, stats, used, bands, max_meters, max_bands)
+
+
+@dataclass(frozen=True, slots=True)
 class FamilyInfo:
     """A generic netlink family as the controller describes it."""
 
@@ -869,4 +975,40 @@ def execute_attrs(
         out.append((int(PacketAttr.MRU), struct.pack("=H", mru)))
     if hash is not None:
         out.append((int(PacketAttr.HASH), struct.pack("=Q", hash)))
+    return out
+
+
+def meter_attrs(
+    meter_id: int | None = None,
+    *,
+    bands: Sequence[tuple[int, int, int]] | None = None,
+    kbps: bool = False,
+    clear: bool = False,
+    stats: tuple[int, int] | None = None,
+) -> list[tuple[int, bytes]]:
+    """Attributes of an ``ovs_meter`` request.
+
+    ``bands`` is ``(type, rate, burst)`` per band, sent as the nested
+    ``OVS_METER_ATTR_BANDS`` list (each entry type 0, OVS_BAND_ATTR_UNSPEC, as
+    the kernel itself nests them); SET needs it even when empty.  ``stats``
+    (packets, bytes) preloads the new meter's counters (ignored by the kernel
+    with ``clear``).
+    """
+    out: list[tuple[int, bytes]] = []
+    if meter_id is not None:
+        out.append((_METER_ID, _U32.pack(meter_id)))
+    if kbps:
+        out.append((_METER_KBPS, b""))
+    if stats is not None:
+        out.append((_METER_STATS, _FLOW_STATS_ST.pack(*stats)))
+    if bands is not None:
+        nested = b"".join(
+            pack_attr(
+                0, _pack_attrs([(_BAND_TYPE, _U32.pack(t)), (_BAND_RATE, _U32.pack(r)), (_BAND_BURST, _U32.pack(b))])
+            )
+            for t, r, b in bands
+        )
+        out.append((_METER_BANDS, nested))
+    if clear:
+        out.append((_METER_CLEAR, b""))
     return out

@@ -28,6 +28,9 @@ from odp.datapath import (
     FlowCreate,
     FlowStats,
     MegaflowStats,
+    MeterBand,
+    MeterFeatures,
+    MeterStats,
     PortRef,
     Upcall,
     UpcallKind,
@@ -35,6 +38,7 @@ from odp.datapath import (
     VportInfo,
     VportKind,
     check_ifname,
+    check_meter_request,
     check_ufid,
     check_vport_args,
 )
@@ -45,6 +49,7 @@ from odp.sim.actions import execute_actions
 from odp.sim.flow import extract
 from odp.sim.flow_netlink import flow_match, from_match, packet_match
 from odp.sim.flow_table import FlowTable, SimFlow
+from odp.sim.meter import MeterTable
 from odp.sim.network import Host
 from odp.sim.packet import TunnelInfo
 from odp.sim.vport import SimVport
@@ -83,7 +88,7 @@ class SimDatapath:
         self.counters = _DpCounters()
         self.listeners: list[SimUpcallListener] = []
         self.random = random.Random(host.seed)
-        self.meters: dict[int, Any] = {}
+        self.meters = MeterTable(host.clock)
         #: True while something (the CLI's packet tracer) has wrapped this
         #: datapath's methods: the packet path then calls ``output`` for every
         #: output instead of appending to device queues directly.
@@ -287,7 +292,7 @@ class _Context:
         self.dp.process(frame, key, tunnel)
 
     def meter(self, meter_id: int, frame_len: int) -> bool:
-        return True  # a meter that does not exist lets packets through
+        return self.dp.meters.execute(meter_id, frame_len)
 
     def random(self) -> float:
         return self.dp.random.random()
@@ -630,6 +635,36 @@ class SimBackend(Backend):
         d = self._dp(dp)
         for f in d.table.flows():
             yield self._flow(f, ufid_flags)
+
+    # -- meters ---------------------------------------------------------------
+    def meter_features(self, dp: DpRef) -> MeterFeatures:
+        return self._dp(dp).meters.features()
+
+    def meter_set(
+        self,
+        dp: DpRef,
+        meter_id: int,
+        bands: tuple[MeterBand, ...],
+        *,
+        kbps: bool = False,
+        clear: bool = False,
+        stats: FlowStats | None = None,
+    ) -> MeterStats | None:
+        bands = tuple(bands)
+        check_meter_request(meter_id, bands, stats)
+        return self._dp(dp).meters.set(meter_id, bands, kbps=kbps, clear=clear, stats=stats)
+
+    def meter_get(self, dp: DpRef, meter_id: int) -> MeterStats:
+        check_meter_request(meter_id, ())
+        d = self._dp(dp)
+        stats = d.meters.get(meter_id)
+        if stats is None:
+            raise NotFoundError(f"datapath {d.name} has no meter {meter_id}")
+        return stats
+
+    def meter_del(self, dp: DpRef, meter_id: int) -> MeterStats | None:
+        check_meter_request(meter_id, ())
+        return self._dp(dp).meters.delete(meter_id)
 
     # -- packets --------------------------------------------------------------
     def packet_execute(

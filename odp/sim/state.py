@@ -17,11 +17,16 @@ remember is kept:
   readable and editable), the UFID, packets, bytes, tcp flags and ``used``,
   stored as wall-clock milliseconds so that it survives a reboot (the
   simulator's clock is the monotonic clock, like the kernel's);
+* each meter: id, its slot in the meter array (and the array size: slots
+  decide which ids collide), kbps, whether it keeps stats, packets, bytes,
+  ``used`` (wall-clock ms, like flows, so that buckets refill by the real
+  time between invocations) and per band type, rate, burst, bucket, packets
+  and bytes;
 * the upcalls queued for ``odp datapath listen`` (see :class:`SimState`).
 
 Not kept: frames waiting in a device's ``sent`` queue, open upcall
 listeners (their pids stay in the vports, so upcalls to them are lost, as
-with a netlink socket that was closed), meters, the exact-match cache
+with a netlink socket that was closed), the exact-match cache
 (rebuilt by the next lookups) and the sample() random generator's position.
 
 Concurrency: :func:`locked_state` holds an exclusive ``fcntl`` lock on a
@@ -52,6 +57,7 @@ from odp.keys import Encap, EthType, KeyAttr, Match
 from odp.sim.datapath import SimDatapath
 from odp.sim.flow_netlink import from_match
 from odp.sim.flow_table import SimFlow
+from odp.sim.meter import MeterTable, SimBand, SimMeter
 from odp.sim.network import Host, Network
 from odp.sim.vport import Counters, SimVport
 from odp.text import format_actions, format_key_attr, parse_actions, parse_match
@@ -231,6 +237,74 @@ def _flow_from_json(data: dict[str, Any], now_mono: int, now_wall: float) -> Sim
     )
 
 
+def _wall(mono: int, now_mono: int, now_wall: float) -> int:
+    return round(now_wall * 1000 - (now_mono - mono))
+
+
+def _mono(wall: int, now_mono: int, now_wall: float) -> int:
+    return now_mono - max(0, round(now_wall * 1000 - wall))
+
+
+def _meters_to_json(table: MeterTable, now_mono: int, now_wall: float) -> dict[str, Any]:
+    return {
+        "slots": len(table.slots),
+        "meters": [
+            {
+                "slot": i,
+                "id": m.id,
+                "kbps": m.kbps,
+                "keep_stats": m.keep_stats,
+                "used": _wall(m.used, now_mono, now_wall),
+                "packets": m.n_packets,
+                "bytes": m.n_bytes,
+                "bands": [
+                    {
+                        "type": b.type,
+                        "rate": b.rate,
+                        "burst": b.burst,
+                        "bucket": b.bucket,
+                        "packets": b.n_packets,
+                        "bytes": b.n_bytes,
+                    }
+                    for b in m.bands
+                ],
+            }
+            for i, m in enumerate(table.slots)
+            if m is not None
+        ],
+    }
+
+
+def _meters_from_json(table: MeterTable, data: dict[str, Any], now_mono: int, now_wall: float) -> None:
+    size = int(data["slots"])
+    if size < len(table.slots) or size & (size - 1):
+        raise StateError(f"meter array size {size} is not a power of two of at least {len(table.slots)}")
+    table.slots = [None] * size
+    for md in data.get("meters", []):
+        slot = int(md["slot"])
+        if not 0 <= slot < size or table.slots[slot] is not None:
+            raise StateError(f"meter {md.get('id')}: slot {slot} is out of range or taken")
+        meter = SimMeter(
+            int(md["id"]),
+            bool(md["kbps"]),
+            bool(md["keep_stats"]),
+            _mono(int(md["used"]), now_mono, now_wall),
+            n_packets=int(md["packets"]),
+            n_bytes=int(md["bytes"]),
+        )
+        for bd in md.get("bands", []):
+            rate = int(bd["rate"])
+            if rate <= 0:
+                raise StateError(f"meter {meter.id}: band rate {rate} must be positive")
+            band = SimBand(
+                int(bd["type"]), rate, int(bd["burst"]), int(bd["bucket"]), int(bd["packets"]), int(bd["bytes"])
+            )
+            meter.bands.append(band)
+            meter.max_delta_t = max(meter.max_delta_t, (band.burst * 1000 // rate) & 0xFFFFFFFF)
+        table.slots[slot] = meter
+        table.count += 1
+
+
 def state_to_json(state: SimState) -> dict[str, Any]:
     """The JSON document for ``state`` (see the module doc for what it holds)."""
     host = state.host
@@ -261,6 +335,7 @@ def state_to_json(state: SimState) -> dict[str, Any]:
                     for v in sorted(d.vports.values(), key=lambda v: v.port_no)
                 ],
                 "flows": [_flow_to_json(f, now_mono, now_wall) for f in d.table.flows()],
+                "meters": _meters_to_json(d.meters, now_mono, now_wall),
                 "upcalls": [_upcall_to_json(q) for q in state.upcalls.get(d.name, [])],
             }
         )
@@ -348,6 +423,8 @@ def _build(doc: dict[str, Any]) -> SimState:
             d.table.insert(_flow_from_json(fd, now_mono, now_wall))
         if len(d.table) != len(dd.get("flows", [])):
             raise StateError(f"datapath {name!r}: two flows have the same mask and key")
+        if "meters" in dd:
+            _meters_from_json(d.meters, dd["meters"], now_mono, now_wall)
         host.datapaths[name] = d
         queued = [_upcall_from_json(u, d.ifindex) for u in dd.get("upcalls", [])]
         if queued:

@@ -53,3 +53,18 @@ def test_cli_errors_on_kernel(capsys: pytest.CaptureFixture[str], dpname: str) -
     code, _, err = odp(capsys, "flow", "add", dpname, "in_port(1),eth(),eth_type(0x0800)", "2")
     assert code == 1
     assert "ipv4" in err
+
+
+def test_cli_meters_on_kernel(capsys: pytest.CaptureFixture[str], dpname: str) -> None:
+    assert odp(capsys, "datapath", "add", dpname)[0] == 0
+    code, out, err = odp(capsys, "meter", "features", dpname)
+    assert code == 0, err
+    features = out.strip()
+    assert features.startswith("max_meters:") and features.endswith(" max_bands:1 band_types:drop")
+    assert odp(capsys, "meter", "set", dpname, "3", "--rate=1000", "--burst=0", "--stats=5,500") == (0, "", "")
+    code, out, _ = odp(capsys, "meter", "get", dpname, "3")
+    assert out.startswith("meter:3 packets:5 bytes:500 used:") and out.endswith("\n  band 0: packets:0 bytes:0\n")
+    code, out, _ = odp(capsys, "meter", "delete", dpname, "3")
+    assert out.startswith("meter:3 packets:5 ")
+    code, _, err = odp(capsys, "meter", "get", dpname, "3")
+    assert code == 1 and "has no meter 3" in err

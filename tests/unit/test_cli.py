@@ -657,3 +657,29 @@ def test_concurrent_invocations_lose_nothing(tmp_path: Path) -> None:
     assert all(f"ipv4(dst=10.0.0.{i})" in flows for i in range(8))
     r = _odp_process(state, "flow", "list", "g")
     assert len(r.stdout.splitlines()) == 8
+
+
+def test_meter_commands(odp: Run) -> None:
+    assert odp("dp", "add", "d0").status == 0
+    assert odp("meter", "features", "d0").lines == ["max_meters:200000 max_bands:1 band_types:drop"]
+    assert odp("meter", "set", "d0", "1", "--rate=1000", "--burst=0").out == ""  # a new meter: nothing replaced
+    for _ in range(2):
+        assert odp("packet", "execute", "d0", P1, "meter(1),1").status == 0
+    got = odp("--json", "meter", "get", "d0", "1").json()
+    size = len(parse_packet(P1))
+    assert (got["meter_id"], got["packets"], got["bytes"]) == (1, 2, 2 * size)
+    assert got["bands"] == [{"packets": 2, "bytes": 2 * size}]  # burst 0: every packet is over the band
+    replaced = odp("meter", "set", "d0", "1", "--rate=5", "--burst=5", "--kbps", "--stats=10,1000")
+    assert replaced.lines[0].startswith(f"replaced meter:1 packets:2 bytes:{2 * size} used:")
+    assert replaced.lines[1] == f"  band 0: packets:2 bytes:{2 * size}"
+    assert odp("meter", "get", "d0", "1").lines[0].startswith("meter:1 packets:10 bytes:1000 ")
+    assert odp("me", "d", "d0", "1").lines[0].startswith("meter:1 packets:10 ")  # prefixes work
+    assert odp("--json", "meter", "delete", "d0", "1").json() is None  # already gone: not an error
+    missing = odp("meter", "get", "d0", "1")
+    assert (missing.status, missing.err) == (1, "odp: error: datapath d0 has no meter 1\n")
+    assert odp("meter", "set", "d0", "1", "--rate=1").status == 2
+    bad = odp("meter", "set", "d0", "1", "--rate=0", "--burst=1")
+    assert bad.status == 1 and "rate 0" in bad.err
+    assert odp("meter", "set", "d0", "2", "--rate=1", "--burst=1", "--type=7").status == 0
+    assert odp("meter", "set", "d0", "3").status == 0  # no band
+    assert odp("--json", "meter", "get", "d0", "3").json()["bands"] == []

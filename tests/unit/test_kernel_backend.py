@@ -559,7 +559,7 @@ def test_module_missing_is_module_not_loaded() -> None:
 
 
 def test_families_are_resolved_through_the_controller() -> None:
-    ids = {b"ovs_datapath\0": 40, b"ovs_vport\0": 41, b"ovs_flow\0": 42, b"ovs_packet\0": 43}
+    ids = {b"ovs_datapath\0": 40, b"ovs_vport\0": 41, b"ovs_flow\0": 42, b"ovs_packet\0": 43, b"ovs_meter\0": 44}
 
     def handler(k: FakeKernel, m: Message) -> list[bytes]:
         name = dict(m.attrs)[2]
@@ -573,6 +573,7 @@ def test_families_are_resolved_through_the_controller() -> None:
     backend = KernelBackend(transport_factory=lambda: fake)
     f = backend.families
     assert (f.datapath.id, f.vport.id, f.flow.id, f.packet.id) == (40, 41, 42, 43)
+    assert f.meter is not None and f.meter.id == 44
     assert f.vport.groups == {"ovs_vport": 77}
     assert f.datapath.version == 2 and f.flow.version == 1
 
