@@ -35,9 +35,9 @@ Kernel behaviours this module relies on or works around (Linux 6.1, read in
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import errno as _errno
 import gc
+import itertools
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, TypeVar
@@ -65,6 +65,7 @@ from odp.datapath import (
     check_meter_request,
     check_ufid,
     check_vport_args,
+    make_flow,
 )
 from odp.errors import (
     BackendError,
@@ -197,43 +198,6 @@ def flow_value(msg: nlm.Message) -> Flow:
         used=f.used,
         tcp_flags=f.tcp_flags,
     )
-
-
-def _flow_builder() -> Callable[[nlm.FlowFields], Flow]:
-    """Flow values for dumps, built through the slot descriptors: a dump builds
-    100k of them, and the dataclass ``__init__`` of a frozen class costs a
-    ``object.__setattr__`` call per field.  The values come from the decoder,
-    so nothing needs coercing; the constructor is used if Flow's fields change."""
-    if tuple(f.name for f in dataclasses.fields(Flow)) != ("match", "actions", "ufid", "stats", "used", "tcp_flags"):
-        return lambda f: Flow(f[0], f[1], f[2], FlowStats(f[3], f[4]), f[5], f[6])  # pragma: no cover
-    new = object.__new__
-    set_match, set_actions, set_ufid, set_stats, set_used, set_tcp_flags = (
-        getattr(Flow, n).__set__ for n in ("match", "actions", "ufid", "stats", "used", "tcp_flags")
-    )
-    set_packets, set_bytes = (getattr(FlowStats, n).__set__ for n in ("packets", "bytes"))
-    no_stats = FlowStats()  # immutable: flows that saw no packet share it
-
-    def build(f: nlm.FlowFields) -> Flow:
-        match, actions, ufid, packets, nbytes, used, tcp_flags = f
-        flow = new(Flow)
-        set_match(flow, match)
-        set_actions(flow, actions)
-        set_ufid(flow, ufid)
-        if packets or nbytes:
-            stats = new(FlowStats)
-            set_packets(stats, packets)
-            set_bytes(stats, nbytes)
-            set_stats(flow, stats)
-        else:
-            set_stats(flow, no_stats)
-        set_used(flow, used)
-        set_tcp_flags(flow, tcp_flags)
-        return flow
-
-    return build
-
-
-_dump_flow = _flow_builder()
 
 
 def meter_stats(msg: nlm.Message) -> MeterStats | None:
@@ -868,7 +832,7 @@ class KernelBackend(Backend):
         if paused:
             gc.disable()
         try:
-            return iter(list(map(_dump_flow, flows)))
+            return iter(list(itertools.starmap(make_flow, flows)))
         finally:
             if paused:
                 gc.enable()

@@ -41,6 +41,7 @@ from odp.datapath import (
     check_meter_request,
     check_ufid,
     check_vport_args,
+    make_flow,
 )
 from odp.errors import ExistsError, FieldError, InvalidArgument, InvalidFlow, NotFoundError, NotSupported
 from odp.keys import DpHash, InPort, Match, Priority, RecircId, SkbMark, Tunnel
@@ -563,7 +564,7 @@ class SimBackend(Backend):
             d.table.insert(flow)
             # A new flow is reported as given (rebuilding the kernel's view of it
             # costs more than the insert; dumps and GET report that view).
-            return Flow(match=match, actions=actions, ufid=ufid)
+            return make_flow(match, actions, ufid, 0, 0, None, 0)
         if create == FlowCreate.EXCLUSIVE:
             raise ExistsError("a flow matching this key already exists (use replace/modify to change its actions)")
         same = (

@@ -201,11 +201,11 @@ _MASK_ETH_TYPE = sk.field_mask("eth_type")
 
 def from_match(match: Match) -> SwMatch:
     """The (key, mask) the kernel stores for a validated match (ovs_nla_get_match)."""
-    key = MAC_PROTO_NONE << _SH_MAC_PROTO
+    key = 0
     mask = _BASE_MASK
     in_port: InPort | None = None
     eth_type: EthType | None = None
-    special = False
+    has_eth = special = False
     for attr in match.attrs:
         convert = _CONVERT.get(type(attr))
         if convert is not None:
@@ -213,7 +213,7 @@ def from_match(match: Match) -> SwMatch:
             key |= k
             mask |= m
             if type(attr) is Ethernet:
-                key &= ~(MAC_PROTO_NONE << _SH_MAC_PROTO)  # MAC_PROTO_ETHERNET
+                has_eth = True
         elif type(attr) is InPort:
             in_port = attr
         elif type(attr) is EthType:
@@ -222,6 +222,8 @@ def from_match(match: Match) -> SwMatch:
             raise NotSupported(f"the simulator does not match on {attr.NAME}")
         else:
             special = True
+    if not has_eth:
+        key |= MAC_PROTO_NONE << _SH_MAC_PROTO  # else MAC_PROTO_ETHERNET, 0
     # Metadata (metadata_from_nlattrs): a flow without in_port has the
     # out-of-range port in its key; an in_port mask is always exact.
     if in_port is None:
@@ -230,19 +232,20 @@ def from_match(match: Match) -> SwMatch:
         key |= (in_port.port.value & 0xFFFF) << _SH_IN_PORT
         if in_port.port.mask:
             mask |= _MASK_IN_PORT
-    b = _Builder(key, mask)
     if special:
-        _put_special(b, match.attrs, has_eth=not key >> _SH_MAC_PROTO & 0xFF)
+        b = _Builder(key, mask)
+        _put_special(b, match.attrs, has_eth=has_eth)
+        key, mask = b.key, b.mask
     elif eth_type is not None:
-        b.key |= (eth_type.value.value & 0xFFFF) << _SH_ETH_TYPE
+        key |= (eth_type.value.value & 0xFFFF) << _SH_ETH_TYPE
         if eth_type.value.mask:
-            b.mask |= _MASK_ETH_TYPE  # always exact
-    elif not key >> _SH_MAC_PROTO & 0xFF:
-        b.put_key("eth_type", ETH_P_802_2)  # Ethernet without an ethertype: 802.2
+            mask |= _MASK_ETH_TYPE  # always exact
+    elif has_eth:
+        key |= ETH_P_802_2 << _SH_ETH_TYPE  # Ethernet without an ethertype: 802.2
     for mo in match.mask_only:
         if isinstance(mo, EthType) and mo.value.mask:
-            b.mask |= _MASK_ETH_TYPE
-    return SwMatch(b.key, b.mask)
+            mask |= _MASK_ETH_TYPE
+    return SwMatch(key, mask)
 
 
 def _put_special(b: _Builder, attrs: tuple[KeyAttr, ...], has_eth: bool) -> None:

@@ -217,14 +217,15 @@ def test_iter_dump_flows_matches_decode_flow() -> None:
     assert got[0][3:] == (10, 1500, 1234, 0x12) and got[1][1] == Actions()
 
 
-def test_backend_dump_flows_equal_constructed_flows() -> None:
-    from odp.kernel.backend import _dump_flow
+def test_make_flow_equals_constructed_flows() -> None:
+    from odp.datapath import make_flow
 
     m = ipv4_match("10.0.0.1")
-    f = _dump_flow((m, Actions.of(Output(1)), None, 3, 180, 99, 2))
+    f = make_flow(m, Actions.of(Output(1)), None, 3, 180, 99, 2)
     assert f == Flow(m, Actions.of(Output(1)), None, FlowStats(3, 180), 99, 2)
-    z = _dump_flow((None, None, b"u" * 16, 0, 0, None, 0))
+    z = make_flow(None, None, b"u" * 16, 0, 0, None, 0)
     assert z == Flow(None, None, b"u" * 16) and z.stats == FlowStats()
+    assert hash(f) == hash(Flow(m, Actions.of(Output(1)), None, FlowStats(3, 180), 99, 2))
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
