@@ -1074,8 +1074,17 @@ _FREE_FIELDS: dict[type[FixedKeyAttr], frozenset[str]] = {
     CtLabels: frozenset({"value"}),
 }
 _SIGNATURE_CACHE_MAX = 4096
-_accepted_matches: set[object] = set()
-_accepted_actions: set[object] = set()
+#: Accepted match signatures, each mapped to itself: the stored object is the
+#: canonical one, whose id() keys the actions cache.
+_accepted_matches: dict[object, object] = {}
+#: (id of a canonical match signature, encoded actions, kernel) accepted
+#: together.  Emptied whenever _accepted_matches is, so an id never outlives
+#: the signature it stood for.
+_accepted_actions: set[tuple[int, bytes, object]] = set()
+#: The last match validate_match accepted, with its canonical signature:
+#: installing a flow checks its actions against that same match object next,
+#: and hashing the nested signature again would cost as much as the check.
+_last_accepted: tuple[Match, object] | None = None
 
 
 def _compile_fixed_signature(cls: type[FixedKeyAttr]) -> Callable[[FixedKeyAttr], object]:
@@ -1092,7 +1101,7 @@ def _compile_fixed_signature(cls: type[FixedKeyAttr]) -> Callable[[FixedKeyAttr]
         name = spec.name
         if not name.isidentifier():  # pragma: no cover - FIELDS are identifiers by construction
             raise ValueError(f"{cls.__name__}: field {name!r} is not an identifier")
-        value = f"a.{name}.value.bit_length() <= {spec.kind.bits}" if name in free else f"a.{name}.value"
+        value = f"0 <= a.{name}.value <= {spec.kind.full}" if name in free else f"a.{name}.value"
         parts.append(f"a.{name}.mask, {value}")
     namespace: dict[str, Any] = {"cls": cls}
     exec(f"def signature(a):\n    return (cls, {', '.join(parts)})\n", namespace)
@@ -1147,10 +1156,23 @@ def _match_signature(match: Match) -> object:
     return signature
 
 
-def _remember(cache: set[object], item: object) -> None:
-    if len(cache) >= _SIGNATURE_CACHE_MAX:
-        cache.clear()
-    cache.add(item)
+def _accept_match(match: Match, signature: object) -> None:
+    global _last_accepted
+    canonical = _accepted_matches.get(signature)
+    if canonical is None:
+        if len(_accepted_matches) >= _SIGNATURE_CACHE_MAX:
+            _accepted_matches.clear()
+            _accepted_actions.clear()
+        canonical = _accepted_matches[signature] = signature
+    _last_accepted = (match, canonical)
+
+
+def _accepted_signature(match: Match) -> object | None:
+    """The canonical signature of ``match`` if its shape was accepted, else None."""
+    last = _last_accepted
+    if last is not None and last[0] is match:
+        return last[1]
+    return _accepted_matches.get(_match_signature(match))
 
 
 def validate_match(match: Match) -> None:
@@ -1184,10 +1206,9 @@ def validate_match(match: Match) -> None:
     if not isinstance(match, Match):
         raise _fail("not-a-match", None, f"{match!r} is not a Match")
     signature = _match_signature(match)
-    if signature in _accepted_matches:
-        return
-    _get_match(match)
-    _remember(_accepted_matches, signature)
+    if signature not in _accepted_matches:
+        _get_match(match)  # raises InvalidFlow with the rule
+    _accept_match(match, signature)
 
 
 def stored_key_and_mask(match: Match) -> tuple[dict[str, int], dict[str, int]]:
@@ -2159,17 +2180,21 @@ def validate_actions(
     flow and its values are read as they are (the kernel extracts that key
     from the packet itself, so e.g. a truncated VLAN tag keeps eth_type 0x8100).
     """
-    cache_key: object = None
+    cache_key: tuple[int, bytes, object] | None = None
     if match is not None and not packet and isinstance(match, Match) and isinstance(actions, Actions):
         try:
-            cache_key = (_match_signature(match), _encoded_actions(actions), kernel)
+            signature = _accepted_signature(match)
+            if signature is not None:
+                cache_key = (id(signature), _encoded_actions(actions), kernel)
         except (ValueError, TypeError, OverflowError, struct.error):  # the full path explains it
             cache_key = None
         if cache_key is not None and cache_key in _accepted_actions:
             return
     _validate_actions(actions, match, kernel=kernel, packet=packet)
     if cache_key is not None:
-        _remember(_accepted_actions, cache_key)
+        if len(_accepted_actions) >= _SIGNATURE_CACHE_MAX:
+            _accepted_actions.clear()
+        _accepted_actions.add(cache_key)
 
 
 def _validate_actions(actions: Actions, match: Match | None, *, kernel: tuple[int, int] | None, packet: bool) -> None:

@@ -164,9 +164,14 @@ def _compile_fixed(cls: type[FixedKeyAttr]) -> Callable[[FixedKeyAttr], tuple[in
     key_terms, mask_terms = [], []
     for spec, name in zip(cls.FIELDS, _FIXED_FIELDS[cls]):
         shift, width = sk.GEOMETRY[name]
-        full = (1 << width) - 1
-        key_terms.append(f"(a.{spec.name}.value & {full}) << {shift}")
-        mask_terms.append(f"(a.{spec.name}.mask & {full}) << {shift}")
+        if spec.kind.bits <= width:
+            # Validation has checked that the value and mask fit the attribute's field.
+            key_terms.append(f"a.{spec.name}.value << {shift}")
+            mask_terms.append(f"a.{spec.name}.mask << {shift}")
+        else:  # narrower in the kernel than on the wire (the ARP op is a u8)
+            full = (1 << width) - 1
+            key_terms.append(f"(a.{spec.name}.value & {full}) << {shift}")
+            mask_terms.append(f"(a.{spec.name}.mask & {full}) << {shift}")
     source = f"def convert(a):\n    return ({' | '.join(key_terms)}, {' | '.join(mask_terms)})\n"
     namespace: dict[str, Any] = {}
     exec(source, namespace)

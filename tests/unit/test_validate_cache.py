@@ -36,3 +36,13 @@ def test_actions_cache_is_per_action_list() -> None:
     v.validate_actions(Actions.of(Output(2)), match)
     with pytest.raises(InvalidFlow):
         v.validate_actions(Actions.of(Output(2), Set(Ipv4(src="1.1.1.1", proto=6, frag=0))), match)
+
+
+def test_cached_shape_still_refuses_a_value_outside_its_field() -> None:
+    masks = (0xFFFFFFFF, 0xFFFFFFFF, 0xFF, 0, 0, 0)
+    ok = Match(InPort(1), Ethernet(), EthType(0x0800), Ipv4.from_values((1, 2, 17, 0, 0, 0), masks), Udp(dst=53))
+    v.validate_match(ok)
+    for src in (-1, 1 << 32):
+        bad = Match(InPort(1), Ethernet(), EthType(0x0800), Ipv4.from_values((src, 2, 17, 0, 0, 0), masks), Udp(dst=53))
+        with pytest.raises(InvalidFlow, match="ipv4"):
+            v.validate_match(bad)
