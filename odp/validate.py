@@ -1156,15 +1156,13 @@ def _match_signature(match: Match) -> object:
     return signature
 
 
-def _accept_match(match: Match, signature: object) -> None:
-    global _last_accepted
-    canonical = _accepted_matches.get(signature)
-    if canonical is None:
-        if len(_accepted_matches) >= _SIGNATURE_CACHE_MAX:
-            _accepted_matches.clear()
-            _accepted_actions.clear()
-        canonical = _accepted_matches[signature] = signature
-    _last_accepted = (match, canonical)
+def _remember_match(signature: object) -> object:
+    """Remember an accepted signature; returns it (now the canonical one)."""
+    if len(_accepted_matches) >= _SIGNATURE_CACHE_MAX:
+        _accepted_matches.clear()
+        _accepted_actions.clear()
+    _accepted_matches[signature] = signature
+    return signature
 
 
 def _accepted_signature(match: Match) -> object | None:
@@ -1205,10 +1203,13 @@ def validate_match(match: Match) -> None:
     """
     if not isinstance(match, Match):
         raise _fail("not-a-match", None, f"{match!r} is not a Match")
+    global _last_accepted
     signature = _match_signature(match)
-    if signature not in _accepted_matches:
+    canonical = _accepted_matches.get(signature)
+    if canonical is None:
         _get_match(match)  # raises InvalidFlow with the rule
-    _accept_match(match, signature)
+        canonical = _remember_match(signature)
+    _last_accepted = (match, canonical)
 
 
 def stored_key_and_mask(match: Match) -> tuple[dict[str, int], dict[str, int]]:
