@@ -9,7 +9,7 @@ from kernel_helpers import ip, unique
 
 from odp.constants import DpFeature
 from odp.datapath import Connection, Datapath, VportKind
-from odp.errors import ExistsError, FieldError, InvalidFlow, NotFoundError, NotSupported
+from odp.errors import ExistsError, FieldError, InvalidArgument, InvalidFlow, NotFoundError, NotSupported
 from odp.kernel.backend import KernelBackend
 
 
@@ -173,7 +173,7 @@ def test_gre_vport(dp: Datapath) -> None:
 
 
 def test_tunnel_without_port_is_refused(dp: Datapath) -> None:
-    with pytest.raises(InvalidFlow):
+    with pytest.raises(InvalidArgument, match="UDP destination port"):
         dp.backend.vport_new(dp.name, unique("ktun"), VportKind.VXLAN)
 
 
