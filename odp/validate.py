@@ -1087,25 +1087,52 @@ _accepted_actions: set[tuple[int, bytes, object]] = set()
 _last_accepted: tuple[Match, object] | None = None
 
 
-def _compile_fixed_signature(cls: type[FixedKeyAttr]) -> Callable[[FixedKeyAttr], object]:
-    """A function computing ``cls``'s signature: every mask, the values that matter,
-    and for a free field only whether its value fits.
-
-    Generated source (like dataclasses' own ``__init__``): one flat tuple of
-    attribute reads runs ~5x faster than a loop over the fields, and installing
-    many flows computes a signature per attribute per flow.
-    """
+def _signature_parts(cls: type[FixedKeyAttr], var: str) -> list[str]:
+    """Source expressions for ``cls``'s signature: every mask, the values that
+    matter, and for a free field only whether its value fits."""
     free = _FREE_FIELDS.get(cls, frozenset())
     parts = []
     for spec in cls.FIELDS:
         name = spec.name
         if not name.isidentifier():  # pragma: no cover - FIELDS are identifiers by construction
             raise ValueError(f"{cls.__name__}: field {name!r} is not an identifier")
-        value = f"0 <= a.{name}.value <= {spec.kind.full}" if name in free else f"a.{name}.value"
-        parts.append(f"a.{name}.mask, {value}")
-    namespace: dict[str, Any] = {"cls": cls}
-    exec(f"def signature(a):\n    return (cls, {', '.join(parts)})\n", namespace)
-    return cast(Callable[[FixedKeyAttr], object], namespace["signature"])
+        value = f"0 <= {var}.{name}.value <= {spec.kind.full}" if name in free else f"{var}.{name}.value"
+        parts.append(f"{var}.{name}.mask, {value}")
+    return parts
+
+
+def _generate(name: str, source: str, namespace: dict[str, Any]) -> Any:
+    """Compile generated source (like dataclasses' own ``__init__``): one flat
+    tuple of attribute reads runs ~5x faster than loops over the fields, and
+    installing many flows computes a signature per flow."""
+    exec(source, namespace)
+    return namespace[name]
+
+
+def _compile_fixed_signature(cls: type[FixedKeyAttr]) -> Callable[[FixedKeyAttr], object]:
+    """A function computing the signature of one ``cls`` attribute."""
+    source = f"def signature(a):\n    return (cls, {', '.join(_signature_parts(cls, 'a'))})\n"
+    return cast(Callable[[FixedKeyAttr], object], _generate("signature", source, {"cls": cls}))
+
+
+#: Marks signatures computed per match shape, so that they never equal one
+#: computed attribute by attribute.
+_SHAPED = object()
+#: Generated signature functions for whole matches, by the classes of their
+#: attributes (None: a shape with attributes other than fixed-size ones).
+_SHAPE_SIGNATURES: dict[tuple[type[KeyAttr], ...], Callable[[tuple[KeyAttr, ...]], object] | None] = {}
+
+
+def _compile_shape_signature(shape: tuple[type[KeyAttr], ...]) -> Callable[[tuple[KeyAttr, ...]], object] | None:
+    if not all(issubclass(c, FixedKeyAttr) for c in shape):
+        return None
+    parts = [p for i, c in enumerate(shape) for p in _signature_parts(cast(type[FixedKeyAttr], c), f"a{i}")]
+    names = ", ".join(f"a{i}" for i in range(len(shape)))
+    source = f"def signature(attrs):\n    {names}, = attrs\n    return (shaped, shape, {', '.join(parts)})\n"
+    return cast(
+        Callable[[tuple[KeyAttr, ...]], object],
+        _generate("signature", source, {"shaped": _SHAPED, "shape": shape}),
+    )
 
 
 _FIXED_SIGNATURES: dict[type[KeyAttr], Callable[[Any], object]] = {}
@@ -1146,6 +1173,19 @@ def _match_signature(match: Match) -> object:
     last = _last_signature
     if last is not None and last[0] is match:
         return last[1]
+    attrs = match.attrs
+    if attrs and not match.mask_only:
+        shape = tuple(map(type, attrs))
+        try:
+            shaped = _SHAPE_SIGNATURES[shape]
+        except KeyError:
+            if len(_SHAPE_SIGNATURES) >= _SIGNATURE_CACHE_MAX:
+                _SHAPE_SIGNATURES.clear()
+            shaped = _SHAPE_SIGNATURES[shape] = _compile_shape_signature(shape)
+        if shaped is not None:
+            signature = shaped(attrs)
+            _last_signature = (match, signature)
+            return signature
     fixed = _FIXED_SIGNATURES
     signature = (
         # The generated function directly when there is one (the common case).

@@ -154,31 +154,39 @@ _FIXED_FIELDS: dict[type[FixedKeyAttr], tuple[str, ...]] = {
 }
 
 
-def _compile_fixed(cls: type[FixedKeyAttr]) -> Callable[[FixedKeyAttr], tuple[int, int]]:
-    """A function turning a ``cls`` attribute into its (key bits, mask bits).
-
-    Generated source (like dataclasses' own ``__init__``): installing a flow
-    converts every attribute, and one expression of attribute reads and
-    shifts runs several times faster than a loop over the fields.
-    """
+def _fixed_terms(cls: type[FixedKeyAttr], var: str) -> tuple[list[str], list[str]]:
+    """Source expressions for the key and mask bits of the ``cls`` attribute in ``var``."""
     key_terms, mask_terms = [], []
     for spec, name in zip(cls.FIELDS, _FIXED_FIELDS[cls]):
         shift, width = sk.GEOMETRY[name]
         if spec.kind.bits <= width:
             # Validation has checked that the value and mask fit the attribute's field.
-            key_terms.append(f"a.{spec.name}.value << {shift}")
-            mask_terms.append(f"a.{spec.name}.mask << {shift}")
+            key_terms.append(f"{var}.{spec.name}.value << {shift}")
+            mask_terms.append(f"{var}.{spec.name}.mask << {shift}")
         else:  # narrower in the kernel than on the wire (the ARP op is a u8)
             full = (1 << width) - 1
-            key_terms.append(f"(a.{spec.name}.value & {full}) << {shift}")
-            mask_terms.append(f"(a.{spec.name}.mask & {full}) << {shift}")
-    source = f"def convert(a):\n    return ({' | '.join(key_terms)}, {' | '.join(mask_terms)})\n"
-    namespace: dict[str, Any] = {}
+            key_terms.append(f"({var}.{spec.name}.value & {full}) << {shift}")
+            mask_terms.append(f"({var}.{spec.name}.mask & {full}) << {shift}")
+    return key_terms, mask_terms
+
+
+def _generate(name: str, source: str, namespace: dict[str, Any]) -> Any:
+    """Compile generated source (like dataclasses' own ``__init__``): installing a
+    flow converts every attribute, and one expression of attribute reads and
+    shifts runs several times faster than a loop over the fields."""
     exec(source, namespace)
-    return cast(Callable[[FixedKeyAttr], tuple[int, int]], namespace["convert"])
+    return namespace[name]
+
+
+def _compile_fixed(cls: type[FixedKeyAttr]) -> Callable[[FixedKeyAttr], tuple[int, int]]:
+    """A function turning a ``cls`` attribute into its (key bits, mask bits)."""
+    key_terms, mask_terms = _fixed_terms(cls, "a")
+    source = f"def convert(a):\n    return ({' | '.join(key_terms)}, {' | '.join(mask_terms)})\n"
+    return cast(Callable[[FixedKeyAttr], tuple[int, int]], _generate("convert", source, {}))
 
 
 _CONVERT: dict[type[KeyAttr], Callable[[Any], tuple[int, int]]] = {cls: _compile_fixed(cls) for cls in _FIXED_FIELDS}
+
 
 _TUNNEL_FIELDS = (
     ("tun_id", "tun_id"),
@@ -204,8 +212,61 @@ _MASK_IN_PORT = sk.field_mask("in_port")
 _MASK_ETH_TYPE = sk.field_mask("eth_type")
 
 
+#: Generated converters for whole matches, by the classes of their attributes
+#: (None: a shape the general code handles).
+_SHAPES: dict[tuple[type[KeyAttr], ...], Callable[[tuple[KeyAttr, ...]], SwMatch] | None] = {}
+_SHAPES_MAX = 1024
+
+
+def _compile_shape(shape: tuple[type[KeyAttr], ...]) -> Callable[[tuple[KeyAttr, ...]], SwMatch] | None:
+    """One function converting every match of this shape: fixed attributes, at
+    most one in_port and one eth_type, nothing nested (VLAN, MPLS, tunnel)."""
+    if len(set(shape)) != len(shape) or not all(c in _FIXED_FIELDS or c in (InPort, EthType) for c in shape):
+        return None
+    const_key = 0 if Ethernet in shape else MAC_PROTO_NONE << _SH_MAC_PROTO
+    if InPort not in shape:
+        const_key |= DP_MAX_PORTS << _SH_IN_PORT
+    if Ethernet in shape and EthType not in shape:
+        const_key |= ETH_P_802_2 << _SH_ETH_TYPE  # Ethernet without an ethertype: 802.2
+    key_terms, mask_terms = [str(const_key)], [str(_BASE_MASK)]
+    for i, cls in enumerate(shape):
+        var = f"a{i}"
+        if cls is InPort:  # metadata_from_nlattrs: the mask is always exact
+            key_terms.append(f"({var}.port.value & 0xFFFF) << {_SH_IN_PORT}")
+            mask_terms.append(f"({_MASK_IN_PORT} if {var}.port.mask else 0)")
+        elif cls is EthType:  # always exact
+            key_terms.append(f"({var}.value.value & 0xFFFF) << {_SH_ETH_TYPE}")
+            mask_terms.append(f"({_MASK_ETH_TYPE} if {var}.value.mask else 0)")
+        else:
+            k, m = _fixed_terms(cast(type[FixedKeyAttr], cls), var)
+            key_terms += k
+            mask_terms += m
+    names = ", ".join(f"a{i}" for i in range(len(shape)))
+    source = (
+        f"def convert(attrs):\n    {names}, = attrs\n"
+        f"    return SwMatch({' | '.join(key_terms)}, {' | '.join(mask_terms)})\n"
+    )
+    return cast(Callable[[tuple[KeyAttr, ...]], SwMatch], _generate("convert", source, {"SwMatch": SwMatch}))
+
+
 def from_match(match: Match) -> SwMatch:
     """The (key, mask) the kernel stores for a validated match (ovs_nla_get_match)."""
+    attrs = match.attrs
+    if attrs and not match.mask_only:
+        shape = tuple(map(type, attrs))
+        try:
+            convert = _SHAPES[shape]
+        except KeyError:
+            if len(_SHAPES) >= _SHAPES_MAX:
+                _SHAPES.clear()
+            convert = _SHAPES[shape] = _compile_shape(shape)
+        if convert is not None:
+            return convert(attrs)
+    return _from_match(match)
+
+
+def _from_match(match: Match) -> SwMatch:
+    """from_match for any shape, one attribute at a time."""
     key = 0
     mask = _BASE_MASK
     in_port: InPort | None = None

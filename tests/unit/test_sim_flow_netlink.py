@@ -39,7 +39,7 @@ from odp.keys import (
     Vlan,
 )
 from odp.sim import swkey as sk
-from odp.sim.flow_netlink import from_match
+from odp.sim.flow_netlink import _from_match, from_match
 from odp.validate import stored_key_and_mask, validate_match
 
 #: validate.py's name for a field where swkey's differs.
@@ -51,6 +51,8 @@ def assert_agrees(match: Match) -> bool:
     try:
         validate_match(match)
         sw = from_match(match)
+        # The per-shape generated converter and the general one agree.
+        assert sw == _from_match(match), match
     except (InvalidFlow, NotSupported):
         return False
     key, mask = stored_key_and_mask(match)
