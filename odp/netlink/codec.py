@@ -149,6 +149,7 @@ import struct
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, cast
 
+from odp._codegen import define
 from odp.actions import (
     Action,
     Actions,
@@ -369,7 +370,7 @@ class _Fixed:
             "def mask_attr(o):",
             f"    return attr_pack(HDR, {masks})",
         ]
-        exec("\n".join(lines), ns)  # generated from the model's own class metadata
+        define("\n".join(lines), ns)
         self.build: Callable[[_Ints, _Ints], FixedKeyAttr] = ns["build"]
         self.unpack: Callable[[bytes], tuple[int, ...]] = ns["unpack"]
         self.pack_value: Callable[[FixedKeyAttr], bytes] = ns["pack_value"]
@@ -511,7 +512,7 @@ def _gen_tunnel_builder() -> Callable[[Sequence[int], Sequence[int], object, obj
         else:
             lines.append(f"    s{i}(o, {name})")
     lines.append("    return o")
-    exec("\n".join(lines), ns)  # generated from the model's own field list
+    define("\n".join(lines), ns)
     return cast(Callable[[Sequence[int], Sequence[int], object, object, object], Tunnel], ns["build"])
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple, cast
 
+from odp._codegen import define
 from odp.constants import (
     DP_MAX_PORTS,
     ETH_P_802_2,
@@ -170,19 +171,11 @@ def _fixed_terms(cls: type[FixedKeyAttr], var: str) -> tuple[list[str], list[str
     return key_terms, mask_terms
 
 
-def _generate(name: str, source: str, namespace: dict[str, Any]) -> Any:
-    """Compile generated source (like dataclasses' own ``__init__``): installing a
-    flow converts every attribute, and one expression of attribute reads and
-    shifts runs several times faster than a loop over the fields."""
-    exec(source, namespace)
-    return namespace[name]
-
-
 def _compile_fixed(cls: type[FixedKeyAttr]) -> Callable[[FixedKeyAttr], tuple[int, int]]:
     """A function turning a ``cls`` attribute into its (key bits, mask bits)."""
     key_terms, mask_terms = _fixed_terms(cls, "a")
     source = f"def convert(a):\n    return ({' | '.join(key_terms)}, {' | '.join(mask_terms)})\n"
-    return cast(Callable[[FixedKeyAttr], tuple[int, int]], _generate("convert", source, {}))
+    return cast(Callable[[FixedKeyAttr], tuple[int, int]], define(source, {})["convert"])
 
 
 _CONVERT: dict[type[KeyAttr], Callable[[Any], tuple[int, int]]] = {cls: _compile_fixed(cls) for cls in _FIXED_FIELDS}
@@ -246,7 +239,7 @@ def _compile_shape(shape: tuple[type[KeyAttr], ...]) -> Callable[[tuple[KeyAttr,
         f"def convert(attrs):\n    {names}, = attrs\n"
         f"    return SwMatch({' | '.join(key_terms)}, {' | '.join(mask_terms)})\n"
     )
-    return cast(Callable[[tuple[KeyAttr, ...]], SwMatch], _generate("convert", source, {"SwMatch": SwMatch}))
+    return cast(Callable[[tuple[KeyAttr, ...]], SwMatch], define(source, {"SwMatch": SwMatch})["convert"])
 
 
 def from_match(match: Match) -> SwMatch:
