@@ -182,3 +182,20 @@ def test_missing_datapath(dp: Datapath) -> None:
         dp.set_meter(1, MeterBand(1, 1))
     with pytest.raises(NotFoundError, match=name):
         dp.meter_features()
+
+
+def test_meter_table_growth_copies_slots_by_index(dp: Datapath) -> None:
+    # 6.1's dp_meter_table is an array indexed by id % size; when the count reaches
+    # the size (1024) the array doubles and the slots are copied by index, so a
+    # meter whose id is >= 1024 then sits where no lookup of its id finds it.
+    band = MeterBand(rate=1000, burst=10)
+    dp.set_meter(1500, band)  # slot 1500 % 1024 = 476
+    for meter_id in range(1, 1024):
+        if meter_id != 476:
+            dp.set_meter(meter_id, band)
+    assert dp.get_meter(1500).meter_id == 1500
+    dp.set_meter(0, band)  # the 1024th meter: the array doubles
+    assert dp.get_meter(0).meter_id == 0
+    assert dp.get_meter(1023).meter_id == 1023
+    with pytest.raises(NotFoundError):
+        dp.get_meter(1500)
