@@ -59,6 +59,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeAlias, cast
 
+from odp._cache import ComputeCache, last_by_identity
 from odp._codegen import define
 from odp.actions import (
     Action,
@@ -1014,19 +1015,9 @@ def _explain_mask(unexpected: int, key: SwKey, mask: SwKey, key_attrs: int) -> I
     return _fail("mask-not-allowed", None, "the mask is not allowed")  # pragma: no cover
 
 
-# The last match parsed and its result: validate_match() and then
-# validate_actions() on the same (immutable) Match parse it once.
-_last_parsed: tuple[Match, _Parsed] | None = None
-
-
+@last_by_identity  # validate_match() and then validate_actions() on one Match parse it once
 def _get_match(match: Match) -> _Parsed:
-    global _last_parsed
-    last = _last_parsed
-    if last is not None and last[0] is match:
-        return last[1]
-    parsed = _parse_match(match)
-    _last_parsed = (match, parsed)
-    return parsed
+    return _parse_match(match)
 
 
 def _parse_match(match: Match) -> _Parsed:
@@ -1111,9 +1102,6 @@ def _compile_fixed_signature(cls: type[FixedKeyAttr]) -> Callable[[FixedKeyAttr]
 #: Marks signatures computed per match shape, so that they never equal one
 #: computed attribute by attribute.
 _SHAPED = object()
-#: Generated signature functions for whole matches, by the classes of their
-#: attributes (None: a shape with attributes other than fixed-size ones).
-_SHAPE_SIGNATURES: dict[tuple[type[KeyAttr], ...], Callable[[tuple[KeyAttr, ...]], object] | None] = {}
 
 
 def _compile_shape_signature(shape: tuple[type[KeyAttr], ...]) -> Callable[[tuple[KeyAttr, ...]], object] | None:
@@ -1128,16 +1116,14 @@ def _compile_shape_signature(shape: tuple[type[KeyAttr], ...]) -> Callable[[tupl
     )
 
 
-_FIXED_SIGNATURES: dict[type[KeyAttr], Callable[[Any], object]] = {}
+_FIXED_SIGNATURES: ComputeCache[type[FixedKeyAttr], Callable[[Any], object]] = ComputeCache(
+    _compile_fixed_signature, _SIGNATURE_CACHE_MAX
+)
 
 
 def _attr_signature(attr: KeyAttr) -> object:
     if isinstance(attr, FixedKeyAttr):
-        cls = type(attr)
-        signature = _FIXED_SIGNATURES.get(cls)
-        if signature is None:
-            signature = _FIXED_SIGNATURES[cls] = _compile_fixed_signature(cls)
-        return signature(attr)
+        return _FIXED_SIGNATURES[type(attr)](attr)
     if isinstance(attr, Encap):
         return (Encap, tuple(_attr_signature(a) for a in attr.attrs))
     if isinstance(attr, Tunnel):
@@ -1156,37 +1142,24 @@ def _attr_signature(attr: KeyAttr) -> object:
     return (type(attr), repr(attr))
 
 
-#: The last match whose signature was computed, with it: installing a flow
-#: validates its match and then its actions against the same match object.
-_last_signature: tuple[Match, object] | None = None
+#: Generated signature functions for whole matches, by the classes of their
+#: attributes (None: a shape with attributes other than fixed-size ones).
+_SHAPE_SIGNATURES: ComputeCache[tuple[type[KeyAttr], ...], Callable[[tuple[KeyAttr, ...]], object] | None] = (
+    ComputeCache(_compile_shape_signature, _SIGNATURE_CACHE_MAX)
+)
 
 
+@last_by_identity  # installing a flow validates its match, then its actions against it
 def _match_signature(match: Match) -> object:
-    global _last_signature
-    last = _last_signature
-    if last is not None and last[0] is match:
-        return last[1]
     attrs = match.attrs
     if attrs and not match.mask_only:
-        shape = tuple(map(type, attrs))
-        try:
-            shaped = _SHAPE_SIGNATURES[shape]
-        except KeyError:
-            if len(_SHAPE_SIGNATURES) >= _SIGNATURE_CACHE_MAX:
-                _SHAPE_SIGNATURES.clear()
-            shaped = _SHAPE_SIGNATURES[shape] = _compile_shape_signature(shape)
+        shaped = _SHAPE_SIGNATURES[tuple(map(type, attrs))]
         if shaped is not None:
-            signature = shaped(attrs)
-            _last_signature = (match, signature)
-            return signature
-    fixed = _FIXED_SIGNATURES
-    signature = (
-        # The generated function directly when there is one (the common case).
-        tuple([f(a) if (f := fixed.get(type(a))) is not None else _attr_signature(a) for a in match.attrs]),
+            return shaped(attrs)
+    return (
+        tuple([_attr_signature(a) for a in attrs]),
         tuple([_attr_signature(a) for a in match.mask_only]),
     )
-    _last_signature = (match, signature)
-    return signature
 
 
 def _remember_match(signature: object) -> object:
@@ -2157,21 +2130,11 @@ def _packet_flow(match: Match) -> tuple[_FlowInfo, _State]:
     return flow, _State(mac_proto, eth_type, vlan_tci, count if _is_mpls_type(eth_type) else 0)
 
 
-#: The last actions encoded for the cache key, with their bytes: flows
-#: installed in a loop often share one Actions object.
-_last_encoded: tuple[Actions, bytes] | None = None
-
-
+@last_by_identity  # flows installed in a loop often share one Actions object
 def _encoded_actions(actions: Actions) -> bytes:
-    # Keyed on the bytes, not on Actions equality: set_masked values compare
+    # The cache key holds the bytes, not the Actions: set_masked values compare
     # mask-aware, but the kernel also checks the bits outside the mask.
-    global _last_encoded
-    last = _last_encoded
-    if last is not None and last[0] is actions:
-        return last[1]
-    encoded = _codec.encode_actions(actions)
-    _last_encoded = (actions, encoded)
-    return encoded
+    return _codec.encode_actions(actions)
 
 
 def validate_actions(

@@ -149,6 +149,7 @@ import struct
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, cast
 
+from odp._cache import ComputeCache
 from odp._codegen import define
 from odp.actions import (
     Action,
@@ -926,28 +927,6 @@ _MAX_PLANS_PER_MASK: Final = 8
 _getitem = dict.__getitem__
 
 
-class _AttrCache(dict[bytes, KeyAttr]):
-    """Key payload -> decoded attribute, for one (type, mask payload, exactness).
-
-    A miss (``__missing__``, called by ``dict.__getitem__`` on a subclass)
-    decodes with the full decoder, which raises DecodeError on bad content, so
-    only successfully decoded values are stored.
-    """
-
-    __slots__ = ("decode",)
-
-    def __init__(self, decode: Callable[[bytes], KeyAttr]) -> None:
-        super().__init__()
-        self.decode = decode
-
-    def __missing__(self, kp: bytes) -> KeyAttr:
-        attr = self.decode(kp)
-        if len(self) >= ATTR_CACHE_SIZE:
-            self.clear()
-        self[kp] = attr
-        return attr
-
-
 def _attr_decoder(t: int, mp: bytes | None, exact: bool) -> Callable[[bytes], KeyAttr]:
     fc = _FIXED.get(t)
     if fc is None:
@@ -974,7 +953,7 @@ class _Plan:
         exact = mask is None
         fmt = ["="]
         headers: list[int] = []
-        caches: list[_AttrCache] = []
+        caches: list[ComputeCache[bytes, KeyAttr]] = []
         off, n = 0, len(key)
         while off < n:
             length, type_ = _HDR.unpack_from(key, off)
@@ -992,17 +971,17 @@ class _Plan:
         self.mask_only = mask_only
 
 
-_ATTR_CACHES: dict[tuple[int, bytes | None, bool], _AttrCache] = {}
+#: (type, mask payload, exactness) -> (key payload -> decoded attribute).  A
+#: miss decodes with the full decoder, which raises DecodeError on bad content,
+#: so only successfully decoded values are stored.
+_ATTR_CACHES: ComputeCache[tuple[int, bytes | None, bool], ComputeCache[bytes, KeyAttr]] = ComputeCache(
+    lambda k: ComputeCache(_attr_decoder(*k), ATTR_CACHE_SIZE), _MAX_ATTR_CACHES
+)
 _PLANS: dict[bytes | None, list[_Plan]] = {}
 
 
-def _attr_cache(t: int, mp: bytes | None, exact: bool) -> _AttrCache:
-    cache = _ATTR_CACHES.get((t, mp, exact))
-    if cache is None:
-        if len(_ATTR_CACHES) >= _MAX_ATTR_CACHES:
-            _ATTR_CACHES.clear()
-        cache = _ATTR_CACHES[t, mp, exact] = _AttrCache(_attr_decoder(t, mp, exact))
-    return cache
+def _attr_cache(t: int, mp: bytes | None, exact: bool) -> ComputeCache[bytes, KeyAttr]:
+    return _ATTR_CACHES[t, mp, exact]
 
 
 def _learn(key: bytes, mask: bytes | None, attrs: Sequence[KeyAttr], mask_only: Sequence[KeyAttr]) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple, cast
 
+from odp._cache import ComputeCache
 from odp._codegen import define
 from odp.constants import (
     DP_MAX_PORTS,
@@ -205,12 +206,6 @@ _MASK_IN_PORT = sk.field_mask("in_port")
 _MASK_ETH_TYPE = sk.field_mask("eth_type")
 
 
-#: Generated converters for whole matches, by the classes of their attributes
-#: (None: a shape the general code handles).
-_SHAPES: dict[tuple[type[KeyAttr], ...], Callable[[tuple[KeyAttr, ...]], SwMatch] | None] = {}
-_SHAPES_MAX = 1024
-
-
 def _compile_shape(shape: tuple[type[KeyAttr], ...]) -> Callable[[tuple[KeyAttr, ...]], SwMatch] | None:
     """One function converting every match of this shape: fixed attributes, at
     most one in_port and one eth_type, nothing nested (VLAN, MPLS, tunnel)."""
@@ -242,17 +237,18 @@ def _compile_shape(shape: tuple[type[KeyAttr], ...]) -> Callable[[tuple[KeyAttr,
     return cast(Callable[[tuple[KeyAttr, ...]], SwMatch], define(source, {"SwMatch": SwMatch})["convert"])
 
 
+#: Generated converters for whole matches, by the classes of their attributes
+#: (None: a shape the general code handles).
+_SHAPES: ComputeCache[tuple[type[KeyAttr], ...], Callable[[tuple[KeyAttr, ...]], SwMatch] | None] = ComputeCache(
+    _compile_shape, 1024
+)
+
+
 def from_match(match: Match) -> SwMatch:
     """The (key, mask) the kernel stores for a validated match (ovs_nla_get_match)."""
     attrs = match.attrs
     if attrs and not match.mask_only:
-        shape = tuple(map(type, attrs))
-        try:
-            convert = _SHAPES[shape]
-        except KeyError:
-            if len(_SHAPES) >= _SHAPES_MAX:
-                _SHAPES.clear()
-            convert = _SHAPES[shape] = _compile_shape(shape)
+        convert = _SHAPES[tuple(map(type, attrs))]
         if convert is not None:
             return convert(attrs)
     return _from_match(match)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from odp._cache import last_by_identity
 from odp.actions import Actions, Output
 from odp.keys import Match
 from odp.sim.flow_netlink import SwMatch
@@ -54,21 +55,11 @@ class SimFlow:
         self.tcp_flags = 0
 
 
-#: The last actions looked at by _outputs_only, with the answer: flows
-#: installed in a loop usually share one Actions object.
-_last_outputs: tuple[Actions, tuple[int, ...] | None] | None = None
-
-
+@last_by_identity  # flows installed in a loop usually share one Actions object
 def _outputs_only(actions: Actions) -> tuple[int, ...] | None:
     """The output ports if the actions are nothing but outputs, else None."""
-    global _last_outputs
-    last = _last_outputs
-    if last is not None and last[0] is actions:
-        return last[1]
     items = actions.items
-    ports = tuple([a.port for a in items if type(a) is Output]) if all(type(a) is Output for a in items) else None
-    _last_outputs = (actions, ports)
-    return ports
+    return tuple([a.port for a in items if type(a) is Output]) if all(type(a) is Output for a in items) else None
 
 
 @dataclass(slots=True)
