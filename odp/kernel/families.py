@@ -65,6 +65,17 @@ class Families:
     meter: FamilyInfo | None = None
 
     @classmethod
+    def from_found(cls, found: dict[str, FamilyInfo]) -> Families:
+        """The families a resolver found, by name (the required ones are known to be there)."""
+        return cls(
+            found[Family.DATAPATH.value],
+            found[Family.VPORT.value],
+            found[Family.FLOW.value],
+            found[Family.PACKET.value],
+            found.get(Family.METER.value),
+        )
+
+    @classmethod
     def fixed(
         cls, datapath: int = 0x20, vport: int = 0x21, flow: int = 0x22, packet: int = 0x23, meter: int | None = 0x24
     ) -> Families:
@@ -146,13 +157,7 @@ def _resolve_raw(transport: Transport | None) -> Families:
     finally:
         if transport is None:
             sock.close()
-    return Families(
-        found[Family.DATAPATH.value],
-        found[Family.VPORT.value],
-        found[Family.FLOW.value],
-        found[Family.PACKET.value],
-        found.get(Family.METER.value),
-    )
+    return Families.from_found(found)
 
 
 def _resolve_pyroute2() -> Families:
@@ -201,10 +206,4 @@ def _resolve_pyroute2() -> Families:
             )
     finally:
         sock.close()
-    return Families(
-        found[Family.DATAPATH.value],
-        found[Family.VPORT.value],
-        found[Family.FLOW.value],
-        found[Family.PACKET.value],
-        found.get(Family.METER.value),
-    )
+    return Families.from_found(found)
