@@ -10,8 +10,12 @@ Measures, on a scratch datapath:
 - flow installs/s: ``flow_new_many`` (batched NEW requests, one ACK each),
   one ``flow_new`` at a time (NLM_F_ECHO, reply decoded), and
   ``ovs-dpctl add-flows FILE`` with the same flows as text;
-- dump rate at each table size: ``flow_dump`` decoded into Flow values, the
-  raw dump alone (netlink only, no decoding), and ``ovs-dpctl dump-flows``;
+- dump rate at each table size: ``flow_dump`` (Flow values with stats, whose
+  match and actions are decoded on first access), then with every match and
+  action decoded, then also formatted as ``dump-flows`` text; the raw dump
+  alone (netlink only, no decoding); and ``ovs-dpctl dump-flows`` (a process
+  that prints every flow, so its start-up is in its time; measured alone on an
+  empty datapath too);
 - upcalls/s: ACTION upcalls generated in the kernel (one EXECUTE with many
   ``userspace()`` actions) received and decoded by the listener, and MISS
   upcalls of frames sent into a veth port.
@@ -35,7 +39,7 @@ from typing import Any, TypeVar
 
 from odp.actions import Actions, Output, Userspace
 from odp.constants import Cmd
-from odp.datapath import FlowCreate
+from odp.datapath import Flow, FlowCreate
 from odp.errors import OdpError
 from odp.kernel.backend import KernelBackend
 from odp.kernel.upcall import KernelUpcallListener
@@ -71,6 +75,15 @@ def rate(n: int, seconds: float) -> str:
     return f"{n / seconds:>10,.0f}/s" if seconds > 0 else "       inf"
 
 
+def decode_all(flows: list[Flow]) -> None:
+    for f in flows:
+        _ = f.match, f.actions
+
+
+def as_text(flows: list[Flow]) -> list[str]:
+    return [str(f) for f in flows]
+
+
 def bench_flows(backend: KernelBackend, dp: str, sizes: list[int], use_dpctl: bool, res: Results) -> None:
     fam = backend.families.flow
     ifindex = backend.dp_get(dp).ifindex
@@ -83,8 +96,14 @@ def bench_flows(backend: KernelBackend, dp: str, sizes: list[int], use_dpctl: bo
 
         t, dumped = timed(lambda: list(backend.flow_dump(dp)))
         assert len(dumped) == n, f"dumped {len(dumped)} of {n}"
-        res[f"dump_decoded_{n}"] = n / t
-        print(f"flow_dump decoded  {n:>7} flows  {t:8.2f} s {rate(n, t)}")
+        res[f"dump_{n}"] = n / t
+        print(f"flow_dump          {n:>7} flows  {t:8.2f} s {rate(n, t)}  (match, actions not decoded yet)")
+        td, _ = timed(functools.partial(decode_all, dumped))
+        res[f"dump_decoded_{n}"] = n / (t + td)
+        print(f"  + match, actions {n:>7} flows  {t + td:8.2f} s {rate(n, t + td)}  (every field decoded)")
+        tt, _ = timed(functools.partial(as_text, dumped))
+        res[f"dump_text_{n}"] = n / (t + td + tt)
+        print(f"  + dump-flows text {n:>6} flows  {t + td + tt:8.2f} s {rate(n, t + td + tt)}  (as ovs-dpctl prints)")
 
         t, raw = timed(lambda: backend._chan.dump(fam.id, Cmd.GET, fam.version, ifindex, []))
         size = sum(len(d) for d in raw)
@@ -109,6 +128,10 @@ def bench_flows(backend: KernelBackend, dp: str, sizes: list[int], use_dpctl: bo
             print(f"ovs-dpctl add-flows {n:>6} flows  {t:8.2f} s {rate(n, t)}  ({count} in the table)")
 
     backend.flow_flush(dp)
+    if use_dpctl:
+        t = dpctl("dump-flows", dp)
+        res["dpctl_dump_empty_s"] = t
+        print(f"ovs-dpctl dump     {0:>7} flows  {t:8.2f} s  (start-up alone)")
     n1 = min(2000, max(sizes))
     flows = make_flows(n1)
 

@@ -213,6 +213,24 @@ class Flow:
     def __str__(self) -> str:
         return str(self.to_line())
 
+    # Written out rather than generated so that a subclass that decodes its
+    # fields lazily (odp.netlink.messages.WireFlow) compares, hashes and
+    # prints as the Flow it stands for: the generated ones require the same class.
+    def _values(self) -> tuple[object, ...]:
+        return (self.match, self.actions, self.ufid, self.stats, self.used, self.tcp_flags)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Flow):
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        names = ("match", "actions", "ufid", "stats", "used", "tcp_flags")
+        return "Flow(" + ", ".join(f"{n}={v!r}" for n, v in zip(names, self._values(), strict=True)) + ")"
+
 
 def _flow_constructor() -> Callable[[Match | None, Actions | None, bytes | None, int, int, int | None, int], Flow]:
     """A fast ``Flow`` constructor for backends: built through the slot

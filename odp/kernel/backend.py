@@ -37,7 +37,6 @@ from __future__ import annotations
 import contextlib
 import errno as _errno
 import gc
-import itertools
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, TypeVar
@@ -65,7 +64,6 @@ from odp.datapath import (
     check_meter_request,
     check_ufid,
     check_vport_args,
-    make_flow,
 )
 from odp.errors import (
     BackendError,
@@ -816,26 +814,32 @@ class KernelBackend(Backend):
 
     def flow_dump(self, dp: DpRef, *, ufid_flags: int = 0) -> Iterator[Flow]:
         """Every flow of the datapath.  The dump is complete before the first flow is yielded
-        (so a dump the kernel flags interrupted can be restarted), and decoded at once.
+        (so a dump the kernel flags interrupted can be restarted).
+
+        Each datagram is decoded as it arrives (:func:`~odp.netlink.messages.walk_flow_dump`),
+        into flows whose match and actions are decoded on first access
+        (:class:`~odp.netlink.messages.WireFlow`): a caller that reads only
+        stats or UFIDs does not pay for building 100k matches.
 
         The cyclic garbage collector is paused while the flows are built: they
         are acyclic immutable values, and with 100k flows its repeated passes
         over the growing set of young objects cost about a quarter of the decoding.
         """
         attrs = nlm.flow_attrs(ufid_flags=ufid_flags) if ufid_flags else []
-        try:
-            data = self._on_dp(dp, lambda i: self._dump(self.families.flow, Cmd.GET, i, attrs))
-        except NetlinkError as exc:
-            raise self._flow_error(exc, dp, f"dumping the flows of {self._dp_label(dp)}") from None
-        flows = nlm.iter_dump_flows(data, self.families.flow.id)
+        fam = self.families.flow
         paused = gc.isenabled()
         if paused:
             gc.disable()
         try:
-            return iter(list(itertools.starmap(make_flow, flows)))
+            flows: list[Flow] = self._on_dp(
+                dp, lambda i: self._chan.dump(fam.id, Cmd.GET, fam.version, i, attrs, nlm.walk_flow_dump)
+            )
+        except NetlinkError as exc:
+            raise self._flow_error(exc, dp, f"dumping the flows of {self._dp_label(dp)}") from None
         finally:
             if paused:
                 gc.enable()
+        return iter(flows)
 
     # -- meters ----------------------------------------------------------------------
     def _meter_family(self) -> FamilyInfo:

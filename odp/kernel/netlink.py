@@ -24,19 +24,21 @@ import errno as _errno
 import os
 import socket
 import struct
-from collections.abc import Generator, Iterable, Iterator, Sequence
-from typing import Protocol
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from typing import Any, Protocol
 
 from odp.errors import BackendError
 from odp.netlink.messages import Message, build_request, parse_messages
 
 __all__ = [
     "Channel",
+    "DumpWalk",
     "NetlinkError",
     "NetlinkSocket",
     "Transport",
     "dump_messages",
     "iter_messages",
+    "keep_datagram",
     "parse_error",
 ]
 
@@ -262,6 +264,32 @@ class DumpInterrupted(Exception):
     """Internal: a dump saw NLM_F_DUMP_INTR and must be restarted."""
 
 
+#: ``walk(datagram, seq, family, out) -> (last, interrupted)``: how :meth:`Channel.dump`
+#: consumes each datagram of a dump as it arrives.  It adds what the datagram
+#: holds for the dump's request ``seq`` to ``out``, and returns the offset of the
+#: message that ends the dump (NLMSG_DONE or NLMSG_ERROR of ``seq``; -1 if the
+#: dump goes on) and whether a message of ``seq`` carried NLM_F_DUMP_INTR.
+#: :func:`odp.netlink.messages.walk_flow_dump` decodes flows this way.
+DumpWalk = Callable[[bytes, int, int, list[Any]], tuple[int, bool]]
+
+
+def keep_datagram(data: bytes, seq: int, family: int, out: list[Any]) -> tuple[int, bool]:
+    """The default :data:`DumpWalk`: keep each datagram that holds messages of the dump."""
+    interrupted = mine = False
+    for type_, mflags, mseq, _pid, start, _end in iter_messages(data):
+        if mseq != seq:
+            continue
+        mine = True
+        if mflags & NLM_F_DUMP_INTR:
+            interrupted = True
+        if type_ in (NLMSG_DONE, NLMSG_ERROR):
+            out.append(data)
+            return start - NLMSG_HDR.size, interrupted
+    if mine:
+        out.append(data)
+    return -1, interrupted
+
+
 Attrs = Iterable[tuple[int, bytes]]
 
 
@@ -310,17 +338,27 @@ class Channel:
                     replies.append(msg)
 
     # -- dumps -------------------------------------------------------------------
-    def dump(self, family: int, cmd: int, version: int, dp_ifindex: int, attrs: Attrs) -> list[bytes]:
-        """The datagrams of a whole multi-part dump (NLM_F_DUMP).
+    def dump(
+        self,
+        family: int,
+        cmd: int,
+        version: int,
+        dp_ifindex: int,
+        attrs: Attrs,
+        walk: DumpWalk | None = None,
+    ) -> list[Any]:
+        """A whole multi-part dump (NLM_F_DUMP), complete (NLMSG_DONE seen) when this returns.
 
-        The dump is complete when this returns (NLMSG_DONE seen); when the kernel
-        flagged it interrupted (NLM_F_DUMP_INTR) it is restarted.  Parse the
-        datagrams with :func:`dump_messages`.
+        Each datagram is handed to ``walk`` as it arrives (see :data:`DumpWalk`),
+        which adds what it holds to the list returned; the default keeps the
+        datagrams themselves, to be parsed with :func:`dump_messages`.  When the
+        kernel flags the dump interrupted (NLM_F_DUMP_INTR) it is restarted
+        with a fresh list.
         """
         request_attrs = list(attrs)
         for _ in range(DUMP_RETRIES):
             try:
-                return self._dump_once(family, cmd, version, dp_ifindex, request_attrs)
+                return self._dump_once(family, cmd, version, dp_ifindex, request_attrs, walk or keep_datagram)
             except DumpInterrupted:
                 continue
         raise BackendError(
@@ -328,31 +366,24 @@ class Channel:
         )
 
     def _dump_once(
-        self, family: int, cmd: int, version: int, dp_ifindex: int, attrs: list[tuple[int, bytes]]
-    ) -> list[bytes]:
+        self, family: int, cmd: int, version: int, dp_ifindex: int, attrs: list[tuple[int, bytes]], walk: DumpWalk
+    ) -> list[Any]:
         seq = self.next_seq()
         self.transport.send(build_request(family, cmd, version, NLM_F_REQUEST | NLM_F_DUMP, seq, dp_ifindex, attrs))
-        out: list[bytes] = []
+        out: list[Any] = []
         interrupted = False
         while True:
             data = self._recv()
-            mine = False
-            for type_, mflags, mseq, _pid, start, end in iter_messages(data):
-                if mseq != seq:
-                    continue
-                mine = True
-                if mflags & NLM_F_DUMP_INTR:
-                    interrupted = True
-                if type_ in (NLMSG_DONE, NLMSG_ERROR):
-                    err, text = parse_error(data[start:end], mflags)
-                    if err:
-                        raise NetlinkError(err, text)
-                    if interrupted:
-                        raise DumpInterrupted
-                    out.append(data)
-                    return out
-            if mine:
-                out.append(data)
+            last, intr = walk(data, seq, family, out)
+            interrupted |= intr
+            if last >= 0:
+                _type, mflags, _seq, _pid, start, end = next(iter_messages(data[last:]))
+                err, text = parse_error(data[last + start : last + end], mflags)
+                if err:
+                    raise NetlinkError(err, text)
+                if interrupted:
+                    raise DumpInterrupted
+                return out
 
     # -- batches -----------------------------------------------------------------
     def batch(

@@ -59,11 +59,12 @@ omits zero values: flow stats, tcp_flags).
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from odp.actions import Actions
 from odp.constants import BandAttr, DpAttr, FlowAttr, MeterAttr, PacketAttr, TunnelOptAttr, VportAttr
+from odp.datapath import NO_STATS, Flow, FlowStats
 from odp.errors import DecodeError
 from odp.keys import Match, Tunnel
 from odp.netlink.attrs import (
@@ -103,7 +104,6 @@ __all__ = [
     "DatapathInfo",
     "DatapathStats",
     "FamilyInfo",
-    "FlowFields",
     "FlowInfo",
     "MegaflowStats",
     "Message",
@@ -112,6 +112,7 @@ __all__ = [
     "PacketInfo",
     "VportInfo",
     "VportStats",
+    "WireFlow",
     "build_get_family",
     "build_message",
     "build_request",
@@ -124,10 +125,11 @@ __all__ = [
     "decode_vport",
     "execute_attrs",
     "flow_attrs",
-    "iter_dump_flows",
+    "make_wire_flow",
     "meter_attrs",
     "parse_messages",
     "vport_attrs",
+    "walk_flow_dump",
 ]
 
 NLMSG_NOOP = 1
@@ -423,11 +425,105 @@ def decode_flow(msg: Message) -> FlowInfo:
     )
 
 
-#: What :func:`iter_dump_flows` yields per flow:
-#: ``(match, actions, ufid, n_packets, n_bytes, used, tcp_flags)``.
-FlowFields = tuple[Match | None, Actions | None, bytes | None, int, int, int | None, int]
+class WireFlow(Flow):
+    """A :class:`~odp.datapath.Flow` read from a dump, whose ``match`` and
+    ``actions`` are decoded from their netlink bytes on first access.
 
-_NLMSG_LEN_TYPE = struct.Struct("=IH")
+    A dump of 100k flows spends most of its time building match and action
+    objects; a caller that reads only stats, ``used`` or the UFID (a
+    revalidator, a counter) never pays for them.  It is a Flow in every other
+    way: equal to (and hashing as) the eagerly built Flow with the same values,
+    immutable, and it pickles and copies as a plain Flow.  Decoding errors
+    (DecodeError) surface on that first access.
+    """
+
+    __slots__ = ("_wire",)
+    _wire: tuple[bytes | None, bytes | None, bytes | None]
+
+    @property
+    def match(self) -> Match | None:
+        value = _get_flow_match(self)
+        if value is _PENDING:
+            key, mask, _ = self._wire
+            value = decode_match(key, mask) if key is not None else None
+            _set_flow_match(self, value)
+        return value  # type: ignore[no-any-return]
+
+    @match.setter
+    def match(self, value: Match | None) -> None:  # Flow's constructor and dataclasses.replace
+        _set_flow_match(self, value)
+
+    @property
+    def actions(self) -> Actions | None:
+        value = _get_flow_actions(self)
+        if value is _PENDING:
+            acts = self._wire[2]
+            value = decode_actions(acts) if acts is not None else None
+            _set_flow_actions(self, value)
+        return value  # type: ignore[no-any-return]
+
+    @actions.setter
+    def actions(self, value: Actions | None) -> None:
+        _set_flow_actions(self, value)
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        return Flow, self._values()
+
+
+#: What a WireFlow's match and actions slots hold until first access.
+_PENDING = object()
+# Flow's own slot descriptors, which WireFlow's properties shadow.
+_get_flow_match = Flow.__dict__["match"].__get__
+_set_flow_match = Flow.__dict__["match"].__set__
+_get_flow_actions = Flow.__dict__["actions"].__get__
+_set_flow_actions = Flow.__dict__["actions"].__set__
+
+
+def _wire_flow_constructor() -> Callable[
+    [tuple[bytes | None, bytes | None, bytes | None], bytes | None, int, int, int | None, int], WireFlow
+]:
+    """``make_wire_flow((key, mask, actions), ufid, packets, bytes, used, tcp_flags)``, through the
+    slot descriptors as :func:`~odp.datapath.make_flow` does (a dump builds one per flow)."""
+    new = object.__new__
+    set_wire = WireFlow.__dict__["_wire"].__set__
+    set_match, set_actions, pending = _set_flow_match, _set_flow_actions, _PENDING
+    set_ufid, set_stats, set_used, set_tcp_flags = (
+        Flow.__dict__[n].__set__ for n in ("ufid", "stats", "used", "tcp_flags")
+    )
+    set_packets, set_bytes = (FlowStats.__dict__[n].__set__ for n in ("packets", "bytes"))
+
+    def make_wire_flow(
+        wire: tuple[bytes | None, bytes | None, bytes | None],
+        ufid: bytes | None,
+        packets: int,
+        nbytes: int,
+        used: int | None,
+        tcp_flags: int,
+    ) -> WireFlow:
+        flow = new(WireFlow)
+        set_wire(flow, wire)
+        set_match(flow, pending)
+        set_actions(flow, pending)
+        set_ufid(flow, ufid)
+        if packets or nbytes:
+            stats = new(FlowStats)
+            set_packets(stats, packets)
+            set_bytes(stats, nbytes)
+            set_stats(flow, stats)
+        else:
+            set_stats(flow, NO_STATS)
+        set_used(flow, used)
+        set_tcp_flags(flow, tcp_flags)
+        return flow
+
+    return make_wire_flow
+
+
+make_wire_flow = _wire_flow_constructor()
+
+_USED_ST = struct.Struct("=Q")
+_NLMSG_HEAD = struct.Struct("=IHHI")  # nlmsg_len, nlmsg_type, nlmsg_flags, nlmsg_seq
+_NLM_F_DUMP_INTR = 0x10
 
 
 def _bad_message(off: int, left: int, length: int | None) -> DecodeError:
@@ -442,81 +538,90 @@ def _bad_message(off: int, left: int, length: int | None) -> DecodeError:
     return DecodeError(f"{where}: {length - 16} byte(s) of payload, no room for {room}")
 
 
-def iter_dump_flows(datagrams: Iterable[bytes], family: int) -> Iterator[FlowFields]:
-    """The flows of a dump's datagrams, decoded as :func:`decode_flow` does, without the intermediate objects.
+def walk_flow_dump(data: bytes, seq: int, family: int, out: list[Flow]) -> tuple[int, bool]:
+    """Add the flows of one datagram of a flow dump (request ``seq``) to ``out``, as :class:`WireFlow`.
 
-    Messages of other types (``NLMSG_DONE``, strays) are skipped.  This is the
-    hot path of a 100k-flow dump: one walk over each message's attributes,
-    no :class:`Message` or :class:`FlowInfo` per flow.  Malformed input raises
-    DecodeError, as :func:`parse_messages` and :func:`decode_flow` would.
+    Returns the offset of the message that ends the dump (``NLMSG_DONE`` or
+    ``NLMSG_ERROR`` of ``seq``; -1 when the dump goes on) and whether one of
+    the dump's messages was flagged ``NLM_F_DUMP_INTR`` (the dump must then be
+    restarted).  Messages of other requests are skipped.
+
+    This is the hot path of a 100k-flow dump, so the datagram is walked once,
+    as it arrives: message headers, then each flow's attributes, with the
+    checks :func:`parse_messages` and :func:`decode_flow` make (malformed
+    input raises DecodeError); only the match and actions wait for
+    :class:`WireFlow`'s first access.
     """
-    hdr = _NLMSG_LEN_TYPE.unpack_from
+    head = _NLMSG_HEAD.unpack_from
     nla = _NLA_HDR.unpack_from
-    stats = _FLOW_STATS_ST.unpack
-    for data in datagrams:
-        n = len(data)
-        off = 0
-        while off < n:
-            if n - off < 16:
-                raise _bad_message(off, n - off, None)
-            length, type_ = hdr(data, off)
-            end = off + length
-            if length < 16 or end > n:
-                raise _bad_message(off, n - off, length)
-            if type_ != family:
-                off = (end + 3) & ~3
-                continue
-            if length < 24:
-                raise _bad_message(off, n - off, length)
-            key = mask = acts = ufid = used = None
-            n_packets = n_bytes = tcp_flags = 0
-            a = base = off + 24
-            while a < end:
-                if end - a < 4:
-                    raise DecodeError(
-                        f"message type {type_} attributes: {end - a} trailing byte(s) at offset {a - base}, "
-                        "too short for an attribute header (4 bytes)"
-                    )
-                alen, t = nla(data, a)
+    stats = _FLOW_STATS_ST.unpack_from
+    u64 = _USED_ST.unpack_from
+    add = out.append
+    wire_flow = make_wire_flow
+    interrupted = False
+    n = len(data)
+    off = 0
+    while off < n:
+        if n - off < 16:
+            raise _bad_message(off, n - off, None)
+        length, type_, flags, mseq = head(data, off)
+        end = off + length
+        if length < 16 or end > n:
+            raise _bad_message(off, n - off, length)
+        if mseq != seq:
+            off = (end + 3) & ~3
+            continue
+        if flags & _NLM_F_DUMP_INTR:
+            interrupted = True
+        if type_ != family:
+            if type_ in (NLMSG_DONE, NLMSG_ERROR):
+                return off, interrupted
+            off = (end + 3) & ~3
+            continue
+        if length < 24:
+            raise _bad_message(off, n - off, length)
+        key = mask = acts = ufid = used = None
+        n_packets = n_bytes = tcp_flags = 0
+        a = base = off + 24
+        while a < end:
+            if end - a < 4:
+                raise DecodeError(
+                    f"message type {type_} attributes: {end - a} trailing byte(s) at offset {a - base}, "
+                    "too short for an attribute header (4 bytes)"
+                )
+            alen, t = nla(data, a)
+            aend = a + alen
+            if alen < 4 or aend > end:
                 if alen < 4:
                     raise DecodeError(
                         f"message type {type_} attributes: attribute at offset {a - base} has nla_len {alen}, "
                         "less than its 4-byte header"
                     )
-                aend = a + alen
-                if aend > end:
-                    raise DecodeError(
-                        f"message type {type_} attributes: attribute type {t & 0x3FFF} at offset {a - base} "
-                        f"has nla_len {alen} but only {end - a} byte(s) remain (truncated)"
-                    )
-                t &= 0x3FFF
-                if t == _FLOW_KEY:
-                    key = data[a + 4 : aend]
-                elif t == _FLOW_MASK:
-                    mask = data[a + 4 : aend]
-                elif t == _FLOW_ACTIONS:
-                    acts = data[a + 4 : aend]
-                elif t == _FLOW_STATS:
-                    if alen != 20:
-                        raise DecodeError(f"flow stats: payload is {alen - 4} byte(s), expected 16")
-                    n_packets, n_bytes = stats(data[a + 4 : aend])
-                elif t == _FLOW_USED:
-                    used = get_u64(data[a + 4 : aend], "flow used")
-                elif t == _FLOW_TCP_FLAGS:
-                    tcp_flags = get_u8(data[a + 4 : aend], "flow tcp_flags")
-                elif t == _FLOW_UFID:
-                    ufid = data[a + 4 : aend]
-                a = (aend + 3) & ~3
-            yield (
-                decode_match(key, mask) if key is not None else None,
-                decode_actions(acts) if acts is not None else None,
-                ufid,
-                n_packets,
-                n_bytes,
-                used,
-                tcp_flags,
-            )
-            off = (end + 3) & ~3
+                raise DecodeError(
+                    f"message type {type_} attributes: attribute type {t & 0x3FFF} at offset {a - base} "
+                    f"has nla_len {alen} but only {end - a} byte(s) remain (truncated)"
+                )
+            t &= 0x3FFF
+            if t == _FLOW_KEY:
+                key = data[a + 4 : aend]
+            elif t == _FLOW_MASK:
+                mask = data[a + 4 : aend]
+            elif t == _FLOW_ACTIONS:
+                acts = data[a + 4 : aend]
+            elif t == _FLOW_STATS:
+                if alen != 20:
+                    raise DecodeError(f"flow stats: payload is {alen - 4} byte(s), expected 16")
+                n_packets, n_bytes = stats(data, a + 4)
+            elif t == _FLOW_USED:
+                used = u64(data, a + 4)[0] if alen == 12 else get_u64(data[a + 4 : aend], "flow used")
+            elif t == _FLOW_TCP_FLAGS:
+                tcp_flags = data[a + 4] if alen == 5 else get_u8(data[a + 4 : aend], "flow tcp_flags")
+            elif t == _FLOW_UFID:
+                ufid = data[a + 4 : aend]
+            a = (aend + 3) & ~3
+        add(wire_flow((key, mask, acts), ufid, n_packets, n_bytes, used, tcp_flags))
+        off = (end + 3) & ~3
+    return -1, interrupted
 
 
 @dataclass(frozen=True, slots=True)

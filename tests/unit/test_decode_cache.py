@@ -1,4 +1,4 @@
-"""The codec's caches (key layouts, decoded attributes and actions, encoded actions) and the fused dump decoder.
+"""The codec's caches (key layouts, decoded attributes and actions, encoded actions) and the dump decoder.
 
 Every cached result must equal what the full decoder gives on a cold cache,
 and input that is malformed must still raise DecodeError after its layout
@@ -7,6 +7,9 @@ was learnt from a good key.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import pickle
 import struct
 from collections.abc import Iterator
 
@@ -29,7 +32,14 @@ from odp.netlink.codec import (
     encode_key,
     encode_mask,
 )
-from odp.netlink.messages import build_message, build_request, decode_flow, iter_dump_flows, parse_messages
+from odp.netlink.messages import (
+    WireFlow,
+    build_message,
+    build_request,
+    decode_flow,
+    parse_messages,
+    walk_flow_dump,
+)
 
 FAMILY = 0x21
 
@@ -178,11 +188,15 @@ def test_encoded_actions_are_cached_by_identity_not_equality() -> None:
 
 
 # ---------------------------------------------------------------------------
-# iter_dump_flows: the fused dump decoder against parse_messages + decode_flow
+# walk_flow_dump: the dump decoder against parse_messages + decode_flow
 # ---------------------------------------------------------------------------
 
+SEQ = 9
 
-def dump_entry(m: Match, acts: Actions, *, stats: tuple[int, int] | None = None, used: int | None = None) -> bytes:
+
+def dump_entry(
+    m: Match, acts: Actions, *, stats: tuple[int, int] | None = None, used: int | None = None, seq: int = SEQ
+) -> bytes:
     attrs = [(int(FlowAttr.KEY), encode_key(m)), (int(FlowAttr.MASK), encode_mask(m))]
     if used is not None:
         attrs.append((int(FlowAttr.USED), struct.pack("=Q", used)))
@@ -191,30 +205,97 @@ def dump_entry(m: Match, acts: Actions, *, stats: tuple[int, int] | None = None,
         attrs.append((int(FlowAttr.TCP_FLAGS), b"\x12"))
     attrs.append((int(FlowAttr.ACTIONS), encode_actions(acts)))
     attrs.append((int(FlowAttr.UFID), bytes(range(16))))
-    return build_request(FAMILY, Cmd.GET, 1, 2, 9, 7, attrs)
+    return build_request(FAMILY, Cmd.GET, 1, 2, seq, 7, attrs)
 
 
 def reference(datagrams: list[bytes]) -> list[tuple[object, ...]]:
     out = []
     for data in datagrams:
         for msg in parse_messages(data):
-            if msg.type == FAMILY:
+            if msg.type == FAMILY and msg.seq == SEQ:
                 f = decode_flow(msg)
                 out.append((f.match, f.actions, f.ufid, f.n_packets, f.n_bytes, f.used, f.tcp_flags))
     return out
 
 
-def test_iter_dump_flows_matches_decode_flow() -> None:
-    done = build_message(3, 2, 9, b"\0\0\0\0")
+def walk(datagrams: list[bytes]) -> tuple[list[Flow], list[tuple[int, bool]]]:
+    flows: list[Flow] = []
+    results = [walk_flow_dump(d, SEQ, FAMILY, flows) for d in datagrams]
+    return flows, results
+
+
+def values(f: Flow) -> tuple[object, ...]:
+    return (f.match, f.actions, f.ufid, f.stats.packets, f.stats.bytes, f.used, f.tcp_flags)
+
+
+DONE = build_message(3, 2, SEQ, b"\0\0\0\0")
+
+
+def test_walk_flow_dump_matches_decode_flow() -> None:
     acts = Actions.of(Output(2), Userspace(77))
+    first = dump_entry(ipv4_match("10.0.0.1"), acts, stats=(10, 1500), used=1234)
     datagrams = [
-        dump_entry(ipv4_match("10.0.0.1"), acts, stats=(10, 1500), used=1234)
-        + dump_entry(ipv4_match("10.0.0.2", in_port=3), Actions()),
-        dump_entry(ipv4_match("10.0.0.3", "255.255.0.0"), acts) + done,
+        first + dump_entry(ipv4_match("10.0.0.2", in_port=3), Actions()),
+        dump_entry(ipv4_match("10.0.0.3", "255.255.0.0"), acts) + DONE,
     ]
-    got = list(iter_dump_flows(datagrams, FAMILY))
-    assert [tuple(g) for g in got] == reference(datagrams)
-    assert got[0][3:] == (10, 1500, 1234, 0x12) and got[1][1] == Actions()
+    got, results = walk(datagrams)
+    assert [values(g) for g in got] == reference(datagrams)
+    assert values(got[0])[3:] == (10, 1500, 1234, 0x12) and got[1].actions == Actions()
+    # the first datagram goes on; the second ends at its DONE message
+    assert results == [(-1, False), (len(datagrams[1]) - len(DONE), False)]
+
+
+def test_walk_flow_dump_skips_other_requests_and_reports_interruption() -> None:
+    stale = dump_entry(ipv4_match("10.9.9.9"), Actions(), seq=SEQ - 1)
+    entry = dump_entry(ipv4_match("10.0.0.1"), Actions.of(Output(1)))
+    flagged = entry[:6] + struct.pack("=H", 2 | 0x10) + entry[8:]  # NLM_F_DUMP_INTR
+    got, results = walk([stale + entry, flagged])
+    assert len(got) == 2  # the stale request's flow is not among them
+    assert [r[1] for r in results] == [False, True]
+    assert all(f.match == ipv4_match("10.0.0.1") for f in got)
+    error = build_message(2, 0, SEQ, struct.pack("=i", -22) + bytes(16))
+    assert walk_flow_dump(stale + error, SEQ, FAMILY, []) == (len(stale), False)
+
+
+def test_wire_flow_decodes_match_and_actions_on_first_access_only() -> None:
+    m, acts = ipv4_match("10.0.0.1"), Actions.of(Output(2))
+    (flow,), _ = walk([dump_entry(m, acts, stats=(3, 180), used=5)])
+    assert isinstance(flow, WireFlow)
+    assert "_wire" in WireFlow.__slots__
+    assert Flow.__dict__["match"].__get__(flow) is not m  # nothing decoded yet
+    assert flow.stats == FlowStats(3, 180) and flow.used == 5
+    assert flow.match == m and flow.match is flow.match  # decoded once, then kept
+    assert flow.actions == acts and flow.actions is flow.actions
+
+
+def test_wire_flow_is_the_flow_it_stands_for() -> None:
+    m, acts = ipv4_match("10.0.0.1"), Actions.of(Output(2))
+    (flow,), _ = walk([dump_entry(m, acts, stats=(3, 180), used=5)])
+    plain = Flow(m, acts, bytes(range(16)), FlowStats(3, 180), 5, 0x12)
+    assert flow == plain and plain == flow and hash(flow) == hash(plain)
+    assert repr(flow) == repr(plain) and str(flow) == str(plain)
+    assert flow != dataclasses.replace(plain, used=6)
+    for copied in (pickle.loads(pickle.dumps(flow)), copy.copy(flow), copy.deepcopy(flow)):
+        assert type(copied) is Flow and copied == plain
+    changed = dataclasses.replace(flow, used=9)
+    assert changed.used == 9 and changed.match == m and changed.actions == acts
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        flow.match = None  # type: ignore[misc]
+
+
+def test_wire_flow_decoding_errors_surface_on_access() -> None:
+    m = ipv4_match("10.0.0.1")
+    attrs = [
+        (int(FlowAttr.KEY), encode_key(m)[:-1]),  # a key attribute cut short
+        (int(FlowAttr.STATS), struct.pack("=QQ", 1, 60)),
+        (int(FlowAttr.ACTIONS), nla(int(KeyAttrType.IN_PORT), b"\0")),  # not a valid action
+    ]
+    (flow,), _ = walk([build_request(FAMILY, Cmd.GET, 1, 2, SEQ, 7, attrs)])
+    assert flow.stats == FlowStats(1, 60)
+    with pytest.raises(DecodeError):
+        _ = flow.match
+    with pytest.raises(DecodeError):
+        _ = flow.actions
 
 
 def test_make_flow_equals_constructed_flows() -> None:
@@ -232,7 +313,8 @@ def test_make_flow_equals_constructed_flows() -> None:
 @given(st.data())
 def test_mutated_dump_raises_only_decode_error_and_agrees(data: st.DataObject) -> None:
     good = dump_entry(ipv4_match("10.0.0.1"), Actions.of(Output(2)), stats=(1, 60), used=5)
-    list(iter_dump_flows([good, good, good], FAMILY))  # learn the layout first
+    for f in walk([good, good, good])[0]:  # learn the layout first
+        _ = f.match
     assert any(codec._PLANS.values())
     i = data.draw(st.integers(0, len(good) - 1))
     mode = data.draw(st.sampled_from(["truncate", "word", "byte"]))
@@ -244,7 +326,7 @@ def test_mutated_dump_raises_only_decode_error_and_agrees(data: st.DataObject) -
     else:
         bad = good[:i] + bytes([data.draw(st.integers(0, 255))]) + good[i + 1 :]
     try:
-        got = [tuple(f) for f in iter_dump_flows([bad], FAMILY)]
+        got = [values(f) for f in walk([bad])[0]]
     except DecodeError:
         clear_decode_caches()
         with pytest.raises(DecodeError):
