@@ -102,7 +102,12 @@ class FixedKeyAttr(KeyAttr):
             yield spec, cast(Masked, getattr(self, spec.name))
 
     def is_wildcard(self) -> bool:
-        return not any(self.masks())
+        # A loop that stops at the first set mask: called for every attribute
+        # of every flow printed, most of them wildcards of one field.
+        for spec in self.FIELDS:
+            if cast(Masked, getattr(self, spec.name)).mask:
+                return False
+        return True
 
     def is_exact(self) -> bool:
         return all(m == s.kind.full for s, m in zip(self.FIELDS, self.masks()))

@@ -61,7 +61,9 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 
+from odp._codegen import define
 from odp.actions import Actions
 from odp.constants import BandAttr, DpAttr, FlowAttr, MeterAttr, PacketAttr, TunnelOptAttr, VportAttr
 from odp.datapath import NO_STATS, Flow, FlowStats
@@ -538,6 +540,76 @@ def _bad_message(off: int, left: int, length: int | None) -> DecodeError:
     return DecodeError(f"{where}: {length - 16} byte(s) of payload, no room for {room}")
 
 
+#: A compiled message layout: ``fast(data, off)`` is the WireFlow of the
+#: message at ``off`` when it has the learnt layout, else None.
+_FastFlow = Callable[[bytes, int], "WireFlow | None"]
+#: Message length -> the layout of the first message of that length that decoded.
+_LAYOUTS: dict[int, _FastFlow] = {}
+_MAX_LAYOUTS = 64
+
+
+def _compile_layout(data: bytes, off: int, end: int) -> _FastFlow:
+    """The layout of the (well-formed) ovs_flow message at ``data[off:end]``, compiled.
+
+    Flows of one shape give messages of one layout: the same attributes with
+    the same lengths, in the kernel's order.  The compiled function reads
+    every attribute header (nla_len and nla_type as one u32) and the stats,
+    used and tcp_flags values in one ``struct`` call, and slices the key,
+    mask, actions and UFID at fixed offsets; a message of the same length
+    whose headers differ is left to the general loop.  Equal headers mean
+    equal attribute boundaries, so the general loop's checks hold.
+    """
+    fmt = ["=24x"]
+    headers: list[int] = []
+    slices: dict[int, str] = {}
+    values: dict[int, str] = {}
+    index = 0
+    a = off + 24
+    while a < end:
+        alen, t = _NLA_HDR.unpack_from(data, a)
+        aend = a + alen
+        nxt = min((aend + 3) & ~3, end)
+        fmt.append("I")
+        headers.append(index)
+        index += 1
+        t &= 0x3FFF
+        if t == _FLOW_STATS:
+            fmt.append("QQ")
+            values[t] = f"v[{index}], v[{index + 1}]"
+            index += 2
+        elif t == _FLOW_USED:
+            fmt.append("Q")
+            values[t] = f"v[{index}]"
+            index += 1
+        elif t == _FLOW_TCP_FLAGS:
+            fmt.append("B")
+            values[t] = f"v[{index}]"
+            index += 1
+        else:
+            fmt.append(f"{alen - 4}x")
+            slices[t] = f"data[off + {a + 4 - off} : off + {aend - off}]"
+        fmt.append(f"{nxt - aend}x")
+        a = nxt
+    unpack = struct.Struct("".join(fmt)).unpack_from
+    check = itemgetter(*headers)
+    expected = check(unpack(data, off))
+
+    def part(t: int, absent: str = "None") -> str:
+        return slices.get(t, values.get(t, absent))
+
+    source = f"""
+def fast(data, off):
+    v = unpack(data, off)
+    if check(v) != expected:
+        return None
+    return make(({part(_FLOW_KEY)}, {part(_FLOW_MASK)}, {part(_FLOW_ACTIONS)}), {part(_FLOW_UFID)},
+                {part(_FLOW_STATS, "0, 0")}, {part(_FLOW_USED)}, {part(_FLOW_TCP_FLAGS, "0")})
+"""
+    ns = define(source, {"unpack": unpack, "check": check, "expected": expected, "make": make_wire_flow})
+    fast: _FastFlow = ns["fast"]
+    return fast
+
+
 def walk_flow_dump(data: bytes, seq: int, family: int, out: list[Flow]) -> tuple[int, bool]:
     """Add the flows of one datagram of a flow dump (request ``seq``) to ``out``, as :class:`WireFlow`.
 
@@ -550,7 +622,9 @@ def walk_flow_dump(data: bytes, seq: int, family: int, out: list[Flow]) -> tuple
     as it arrives: message headers, then each flow's attributes, with the
     checks :func:`parse_messages` and :func:`decode_flow` make (malformed
     input raises DecodeError); only the match and actions wait for
-    :class:`WireFlow`'s first access.
+    :class:`WireFlow`'s first access.  A message laid out as the first one of
+    its length that decoded is read by that layout's compiled function
+    (:func:`_compile_layout`) instead of attribute by attribute.
     """
     head = _NLMSG_HEAD.unpack_from
     nla = _NLA_HDR.unpack_from
@@ -558,6 +632,7 @@ def walk_flow_dump(data: bytes, seq: int, family: int, out: list[Flow]) -> tuple
     u64 = _USED_ST.unpack_from
     add = out.append
     wire_flow = make_wire_flow
+    layouts = _LAYOUTS
     interrupted = False
     n = len(data)
     off = 0
@@ -580,6 +655,13 @@ def walk_flow_dump(data: bytes, seq: int, family: int, out: list[Flow]) -> tuple
             continue
         if length < 24:
             raise _bad_message(off, n - off, length)
+        fast = layouts.get(length)
+        if fast is not None:
+            flow = fast(data, off)
+            if flow is not None:
+                add(flow)
+                off = (end + 3) & ~3
+                continue
         key = mask = acts = ufid = used = None
         n_packets = n_bytes = tcp_flags = 0
         a = base = off + 24
@@ -620,6 +702,10 @@ def walk_flow_dump(data: bytes, seq: int, family: int, out: list[Flow]) -> tuple
                 ufid = data[a + 4 : aend]
             a = (aend + 3) & ~3
         add(wire_flow((key, mask, acts), ufid, n_packets, n_bytes, used, tcp_flags))
+        if fast is None:  # the first of its length (another layout of a known length stays on this path)
+            if len(layouts) >= _MAX_LAYOUTS:
+                layouts.clear()
+            layouts[length] = _compile_layout(data, off, end)
         off = (end + 3) & ~3
     return -1, interrupted
 

@@ -23,7 +23,7 @@ from odp.constants import Cmd, FlowAttr, KeyAttrType
 from odp.datapath import Flow, FlowStats
 from odp.errors import DecodeError, FieldError
 from odp.keys import Ethernet, EthType, InPort, Ipv4, Match, SkbMark, Tunnel
-from odp.netlink import codec
+from odp.netlink import codec, messages
 from odp.netlink.codec import (
     clear_decode_caches,
     decode_actions,
@@ -47,8 +47,10 @@ FAMILY = 0x21
 @pytest.fixture(autouse=True)
 def _cold_caches() -> Iterator[None]:
     clear_decode_caches()
+    messages._LAYOUTS.clear()
     yield
     clear_decode_caches()
+    messages._LAYOUTS.clear()
 
 
 def nla(type_: int, payload: bytes = b"") -> bytes:
@@ -255,6 +257,40 @@ def test_walk_flow_dump_skips_other_requests_and_reports_interruption() -> None:
     assert all(f.match == ipv4_match("10.0.0.1") for f in got)
     error = build_message(2, 0, SEQ, struct.pack("=i", -22) + bytes(16))
     assert walk_flow_dump(stale + error, SEQ, FAMILY, []) == (len(stale), False)
+
+
+def test_walk_flow_dump_compiled_layouts_agree_with_the_general_loop() -> None:
+    messages._LAYOUTS.clear()
+    a = dump_entry(ipv4_match("10.0.0.1"), Actions.of(Output(2)), stats=(10, 1500), used=1234)
+    b = dump_entry(ipv4_match("10.0.0.2"), Actions.of(Output(3)), stats=(11, 1600), used=99)  # same layout
+    # same length, other layout: USED and STATS swapped
+    c = build_request(FAMILY, Cmd.GET, 1, 2, SEQ, 7, [
+        (int(FlowAttr.KEY), encode_key(ipv4_match("10.0.0.3"))),
+        (int(FlowAttr.MASK), encode_mask(ipv4_match("10.0.0.3"))),
+        (int(FlowAttr.STATS), struct.pack("=QQ", 5, 500)),
+        (int(FlowAttr.USED), struct.pack("=Q", 7)),
+        (int(FlowAttr.TCP_FLAGS), b"\x02"),
+        (int(FlowAttr.ACTIONS), encode_actions(Actions.of(Output(4)))),
+        (int(FlowAttr.UFID), bytes(16)),
+    ])  # fmt: skip
+    assert len(c) == len(a)
+    walk([a])
+    assert list(messages._LAYOUTS) == [len(a)]  # learnt from the first message of its length
+    compiled = messages._LAYOUTS[len(a)]
+    tried: list[bool] = []
+
+    def counting(data: bytes, off: int) -> Flow | None:
+        flow = compiled(data, off)
+        tried.append(flow is not None)
+        return flow
+
+    messages._LAYOUTS[len(a)] = counting
+    datagrams = [a, b + c + a, c]
+    got, _ = walk(datagrams)
+    assert tried == [True, True, False, True, False]  # c has the general loop's attention
+    assert [values(g) for g in got] == reference(datagrams)
+    stats = [values(g)[3:6] for g in got]
+    assert stats == [(10, 1500, 1234), (11, 1600, 99), (5, 500, 7), (10, 1500, 1234), (5, 500, 7)]
 
 
 def test_wire_flow_decodes_match_and_actions_on_first_access_only() -> None:
