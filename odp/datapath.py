@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from odp.actions import Actions
 from odp.constants import DP_MAX_BANDS, DP_MAX_PORTS, DpFeature, MeterBandType, PacketCmd, UfidFlags, VportType
@@ -232,19 +232,24 @@ class Flow:
         return "Flow(" + ", ".join(f"{n}={v!r}" for n, v in zip(names, self._values(), strict=True)) + ")"
 
 
-def _flow_constructor() -> Callable[[Match | None, Actions | None, bytes | None, int, int, int | None, int], Flow]:
-    """A fast ``Flow`` constructor for backends: built through the slot
-    descriptors, because a frozen dataclass's ``__init__`` costs an
+FlowT = TypeVar("FlowT", bound=Flow)
+
+
+def flow_constructor(
+    cls: type[FlowT],
+) -> Callable[[Match | None, Actions | None, bytes | None, int, int, int | None, int], FlowT]:
+    """A fast constructor of ``cls`` (Flow or a subclass) for backends: built through Flow's
+    slot descriptors, because a frozen dataclass's ``__init__`` costs an
     ``object.__setattr__`` call per field and backends build one Flow per flow
     installed and per flow dumped (100k of them for a large dump).  The values
     come from the backend, so nothing needs coercing; the plain constructor is
     used if Flow's fields ever change."""
     fields = ("match", "actions", "ufid", "stats", "used", "tcp_flags")
     if tuple(f.name for f in dataclasses.fields(Flow)) != fields:  # pragma: no cover
-        return lambda m, a, u, p, b, used, tf: Flow(m, a, u, FlowStats(p, b) if p or b else NO_STATS, used, tf)
+        return lambda m, a, u, p, b, used, tf: cls(m, a, u, FlowStats(p, b) if p or b else NO_STATS, used, tf)
     new = object.__new__
-    set_match, set_actions, set_ufid, set_stats, set_used, set_tcp_flags = (getattr(Flow, n).__set__ for n in fields)
-    set_packets, set_bytes = (getattr(FlowStats, n).__set__ for n in ("packets", "bytes"))
+    set_match, set_actions, set_ufid, set_stats, set_used, set_tcp_flags = (Flow.__dict__[n].__set__ for n in fields)
+    set_packets, set_bytes = (FlowStats.__dict__[n].__set__ for n in ("packets", "bytes"))
 
     def make_flow(
         match: Match | None,
@@ -254,8 +259,8 @@ def _flow_constructor() -> Callable[[Match | None, Actions | None, bytes | None,
         nbytes: int,
         used: int | None,
         tcp_flags: int,
-    ) -> Flow:
-        flow = new(Flow)
+    ) -> FlowT:
+        flow = new(cls)
         set_match(flow, match)
         set_actions(flow, actions)
         set_ufid(flow, ufid)
@@ -275,7 +280,7 @@ def _flow_constructor() -> Callable[[Match | None, Actions | None, bytes | None,
 
 #: ``make_flow(match, actions, ufid, packets, bytes, used, tcp_flags)``: a Flow
 #: without the dataclass constructor's cost (for backends).
-make_flow = _flow_constructor()
+make_flow = flow_constructor(Flow)
 
 
 class UpcallKind(enum.IntEnum):

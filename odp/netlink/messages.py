@@ -66,7 +66,7 @@ from operator import itemgetter
 from odp._codegen import define
 from odp.actions import Actions
 from odp.constants import BandAttr, DpAttr, FlowAttr, MeterAttr, PacketAttr, TunnelOptAttr, VportAttr
-from odp.datapath import NO_STATS, Flow, FlowStats
+from odp.datapath import Flow, flow_constructor
 from odp.errors import DecodeError
 from odp.keys import Match, Tunnel
 from odp.netlink.attrs import (
@@ -481,47 +481,23 @@ _get_flow_actions = Flow.__dict__["actions"].__get__
 _set_flow_actions = Flow.__dict__["actions"].__set__
 
 
-def _wire_flow_constructor() -> Callable[
-    [tuple[bytes | None, bytes | None, bytes | None], bytes | None, int, int, int | None, int], WireFlow
-]:
-    """``make_wire_flow((key, mask, actions), ufid, packets, bytes, used, tcp_flags)``, through the
-    slot descriptors as :func:`~odp.datapath.make_flow` does (a dump builds one per flow)."""
-    new = object.__new__
-    set_wire = WireFlow.__dict__["_wire"].__set__
-    set_match, set_actions, pending = _set_flow_match, _set_flow_actions, _PENDING
-    set_ufid, set_stats, set_used, set_tcp_flags = (
-        Flow.__dict__[n].__set__ for n in ("ufid", "stats", "used", "tcp_flags")
-    )
-    set_packets, set_bytes = (FlowStats.__dict__[n].__set__ for n in ("packets", "bytes"))
-
-    def make_wire_flow(
-        wire: tuple[bytes | None, bytes | None, bytes | None],
-        ufid: bytes | None,
-        packets: int,
-        nbytes: int,
-        used: int | None,
-        tcp_flags: int,
-    ) -> WireFlow:
-        flow = new(WireFlow)
-        set_wire(flow, wire)
-        set_match(flow, pending)
-        set_actions(flow, pending)
-        set_ufid(flow, ufid)
-        if packets or nbytes:
-            stats = new(FlowStats)
-            set_packets(stats, packets)
-            set_bytes(stats, nbytes)
-            set_stats(flow, stats)
-        else:
-            set_stats(flow, NO_STATS)
-        set_used(flow, used)
-        set_tcp_flags(flow, tcp_flags)
-        return flow
-
-    return make_wire_flow
+_make_pending_flow = flow_constructor(WireFlow)
+_set_wire = WireFlow.__dict__["_wire"].__set__
 
 
-make_wire_flow = _wire_flow_constructor()
+def make_wire_flow(
+    wire: tuple[bytes | None, bytes | None, bytes | None],
+    ufid: bytes | None,
+    packets: int,
+    nbytes: int,
+    used: int | None,
+    tcp_flags: int,
+) -> WireFlow:
+    """A WireFlow from ``(key, mask, actions)`` bytes (each None when omitted) and the other fields."""
+    flow = _make_pending_flow(_PENDING, _PENDING, ufid, packets, nbytes, used, tcp_flags)  # type: ignore[arg-type]
+    _set_wire(flow, wire)
+    return flow
+
 
 _USED_ST = struct.Struct("=Q")
 _NLMSG_HEAD = struct.Struct("=IHHI")  # nlmsg_len, nlmsg_type, nlmsg_flags, nlmsg_seq
