@@ -14,7 +14,7 @@ from typing import Any, ClassVar, overload
 from odp.constants import ActionType, HashAlg
 from odp.errors import FieldError
 from odp.fields import Kind, Masked
-from odp.keys import FixedKeyAttr, KeyAttr, Tunnel
+from odp.keys import FixedKeyAttr, KeyAttr, Mpls, Tunnel
 
 
 class Action:
@@ -123,14 +123,18 @@ class Set(Action):
 
 @dataclass(frozen=True, slots=True)
 class SetMasked(Action):
-    """OVS_ACTION_ATTR_SET_MASKED: overwrite only the masked bits of a key attribute."""
+    """OVS_ACTION_ATTR_SET_MASKED: overwrite only the masked bits of a key attribute.
 
-    attr: FixedKeyAttr
+    The attribute is a fixed-size one or ``mpls`` (the kernel applies the
+    masked top label stack entry); tunnel can only be set whole, with Set.
+    """
+
+    attr: FixedKeyAttr | Mpls
     TYPE: ClassVar[int] = ActionType.SET_MASKED
 
     def __post_init__(self) -> None:
-        if not isinstance(self.attr, FixedKeyAttr):
-            raise FieldError(f"set_masked: {self.attr!r} must be a fixed-size key attribute (not tunnel)")
+        if not isinstance(self.attr, (FixedKeyAttr, Mpls)):
+            raise FieldError(f"set_masked: {self.attr!r} must be a fixed-size key attribute or mpls (not tunnel)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,7 +62,7 @@ Lossy cases (``parse(format(x)) != x``):
   ``set_tunnel(...)`` (whose flags mask is only the key bit) reads back with
   the same values but a full flags mask;
   a ``SetMasked`` whose mask is full reads back as ``Set`` (as in OVS), and a
-  ``set(...)`` of a partial fixed-size attribute always reads as ``SetMasked``;
+  ``set(...)`` of a partial fixed-size attribute or ``mpls`` always reads as ``SetMasked``;
 * masks the text shows as exact although they are not all ones read back all
   ones: ``tcp_flags`` masks with the low 12 bits set, IPv6 ``label`` masks
   with the low 20 bits set, geneve option length masks with the low 5 bits
@@ -1828,6 +1828,8 @@ def _act_set(p: _Parser, start: int, force_masked: bool = False) -> Action:
     p.expect(")", "')' closing set(")
     if isinstance(attr, FixedKeyAttr) and (force_masked or not attr.is_exact()):
         return SetMasked(attr)
+    if isinstance(attr, Mpls) and (force_masked or any(m.mask != 0xFFFFFFFF for m in attr.lses)):
+        return SetMasked(attr)  # a partial mask is kept, never dropped
     return Set(attr)
 
 

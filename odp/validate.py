@@ -1928,7 +1928,7 @@ class _ActionChecker:
             mask = bytes(attr.mask) if attr.mask is not None else b"\xff" * len(value)
         else:
             try:
-                if masked and isinstance(attr, FixedKeyAttr):
+                if masked and isinstance(attr, (FixedKeyAttr, Mpls)):
                     value = _attr_payload(attr.masked())
                 else:
                     value = _attr_payload(attr)

@@ -1242,6 +1242,12 @@ def _enc_set(a: Set) -> bytes:
 
 
 def _enc_set_masked(a: SetMasked) -> bytes:
+    if isinstance(a.attr, Mpls):  # value & mask of each LSE, then the masks
+        try:
+            payload = _enc_mpls_payload(a.attr.masked(), False) + _enc_mpls_payload(a.attr, True)
+        except (struct.error, OverflowError, TypeError, AttributeError) as exc:
+            raise _enc_error("set_masked mpls", exc) from None
+        return _attr(_A_SET_MASKED, _attr(_T_MPLS, payload))
     fc = _FIXED_BY_CLASS.get(type(a.attr))
     if fc is None:
         raise FieldError(f"set_masked: {a.attr!r} is not a fixed-size key attribute")
@@ -1616,6 +1622,13 @@ def _dec_set(p: bytes, depth: int) -> Action:
 
 def _dec_set_masked(p: bytes, depth: int) -> Action:
     t, kp = _single_nested_attr(p, "set_masked")
+    if t == _T_MPLS:
+        if not kp or len(kp) % 8:
+            raise _bad_len("set_masked mpls", len(kp), "a non-zero multiple of 8 (LSE values, then their masks)")
+        half = len(kp) // 2
+        sm: SetMasked = _new(SetMasked)
+        object.__setattr__(sm, "attr", _decode_mpls(kp[:half], kp[half:], False))
+        return sm
     fc = _FIXED.get(t)
     if fc is None:
         raise _Fallback

@@ -9,7 +9,7 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Dot1Q, Ether
 
-from odp import InvalidFlow
+from odp import InvalidFlow, SetMasked, parse_actions
 from odp.datapath import Datapath, UpcallKind, UpcallListener
 from odp.testing import PacketHarness, Port
 
@@ -108,6 +108,19 @@ def test_push_then_pop_mpls(dp: Datapath, ports: list[Port], harness: PacketHarn
     assert got.type == 0x8847
     assert got[MPLS].label == 100
     assert bytes(got[MPLS].payload)[:20] == bytes(pkt[IP])[:20]  # type: ignore[index]
+
+
+def test_set_masked_mpls_label_keeps_tc_ttl_and_bos(dp: Datapath, ports: list[Port], harness: PacketHarness) -> None:
+    # set(mpls(label=7/0xfffff)) is a SET_MASKED of the top LSE: only the label bits change.
+    actions = "set(mpls(label=7/0xfffff)),2"
+    dp.add_flow("in_port(1),eth(),eth_type(0x8847),mpls(label=100/0xfffff,tc=0/0,ttl=0/0,bos=1/1)", actions)
+    inner = IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=1, dport=2)
+    harness.send_packet(ports[0], Ether(src=MAC1, dst=MAC2) / MPLS(label=100, cos=5, s=1, ttl=33) / inner)
+    harness.verify_packet(Ether(src=MAC1, dst=MAC2) / MPLS(label=7, cos=5, s=1, ttl=33) / inner, ports[1])
+    harness.verify_no_other_packets()
+    (flow,) = dp.flows()
+    assert flow.actions == parse_actions(actions)
+    assert isinstance(flow.actions[0], SetMasked)  # the mask is kept, not turned into a whole set
 
 
 def test_output_order_sees_set(dp: Datapath, ports: list[Port], harness: PacketHarness) -> None:

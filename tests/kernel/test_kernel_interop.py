@@ -54,6 +54,10 @@ FLOWS = [
         "set(tunnel(tun_id=0x7,dst=10.0.0.9,ttl=64,tp_dst=4789,flags(df|key))),trunc(100),clone(1)",
     ),
     ("in_port(11),eth(),eth_type(0x0800),ipv4(frag=no)", "check_pkt_len(size=200,gt(2),le(3)),ct(commit,zone=5),1"),
+    (  # a SET_MASKED of mpls: only the label of the top LSE changes
+        "in_port(14),eth(),eth_type(0x8847),mpls(label=100/0xfffff,tc=0/0,ttl=0/0x0,bos=1/1)",
+        "set(mpls(label=7/0xfffff,tc=0/0,ttl=0/0x0,bos=0/0)),1",
+    ),
 ]
 
 # Flows only odp can install (ovs-dpctl 3.1 cannot parse recirc(), hash() or dec_ttl(), and

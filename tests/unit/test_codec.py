@@ -225,6 +225,17 @@ def test_set_masked_payload_is_value_then_mask() -> None:
     assert decode_actions(nla(11, nla(7, value + mask))).items == (act,)
 
 
+def test_set_masked_mpls_is_lse_values_then_masks() -> None:
+    act = SetMasked(Mpls(Masked(0x00007140, 0xFFFFF000)))  # label 7 (tc, bos, ttl bits outside the mask)
+    data = nla(11, nla(21, h("00007000 fffff000")))
+    assert encode_actions(Actions.of(act)) == data
+    (decoded,) = decode_actions(data).items
+    assert decoded == act and isinstance(decoded, SetMasked)
+    assert decode_actions(encode_actions(Actions.of(decoded))).items == (act,)
+    with pytest.raises(DecodeError, match="set_masked mpls"):
+        decode_actions(nla(11, nla(21, h("00007000"))))  # a value without its mask
+
+
 @pytest.mark.skipif(not LITTLE, reason="golden bytes written for a little-endian host")
 def test_nested_sample_golden() -> None:
     act = Sample(Sample.ALWAYS, Actions.of(Output(1)))
@@ -441,7 +452,7 @@ def test_unknown_actions_round_trip_exactly() -> None:
     data = (
         nla(99, b"\x01\x02\x03\x04\x05")
         + nla(12, nla(1) + nla(42, b"future"))  # ct with a sub-attribute from the future
-        + nla(11, nla(21, h("00001100 fffff000")))  # set_masked(mpls): not a fixed attribute in the model
+        + nla(11, nla(16, nla(2, h("0a000002")) + nla(2, h("ffffffff"))))  # set_masked(tunnel): not in the model
         + nla(2, nla(1, u32(7)) + nla(9))  # userspace with an unknown sub-attribute
         + nla(0, b"")
     )

@@ -48,6 +48,7 @@ from odp.keys import (
     Ipv6,
     KeyAttr,
     Match,
+    Mpls,
     Nsh,
     TcpFlags,
     Tunnel,
@@ -219,6 +220,18 @@ def test_set_masked_with_full_mask_reads_back_as_set() -> None:
     text = format_action(SetMasked(full))
     assert text == "set(ipv4(src=0.0.0.1,dst=0.0.0.2,proto=3,tos=0x4,ttl=5,frag=no))"
     assert parse_actions(text) == Actions([Set(full)])
+
+
+def test_set_of_a_partial_mpls_keeps_its_mask() -> None:
+    # A partial mask is a SET_MASKED, as for fixed-size attributes; it used to be dropped.
+    (act,) = parse_actions("set(mpls(label=7/0xfffff))")
+    assert act == SetMasked(Mpls(Masked(7 << 12, 0xFFFFF000)))
+    assert format_action(act) == "set(mpls(label=7/0xfffff,tc=0/0,ttl=0/0x0,bos=0/0))"
+    assert parse_actions(format_action(act)) == Actions([act])
+    (whole,) = parse_actions("set(mpls(label=7,tc=1,ttl=64,bos=1))")
+    assert type(whole) is Set
+    (forced,) = parse_actions("set_masked(mpls(label=7,tc=1,ttl=64,bos=1))")
+    assert type(forced) is SetMasked
 
 
 def test_set_prints_values_without_masks() -> None:
