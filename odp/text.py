@@ -1824,12 +1824,19 @@ def _act_userspace(p: _Parser, start: int) -> Action:
 
 
 def _act_set(p: _Parser, start: int, force_masked: bool = False) -> Action:
+    pos = p.i
     attr, _ = _parse_key_attr(p, top=False, in_set=True)
     p.expect(")", "')' closing set(")
     if isinstance(attr, FixedKeyAttr) and (force_masked or not attr.is_exact()):
         return SetMasked(attr)
     if isinstance(attr, Mpls) and (force_masked or any(m.mask != 0xFFFFFFFF for m in attr.lses)):
         return SetMasked(attr)  # a partial mask is kept, never dropped
+    if isinstance(attr, Tunnel):
+        # Set sends values only and the kernel sets tunnel() whole, so a partial
+        # mask would be silently dropped.  (flags carry the mask the text implies.)
+        for spec, m in attr.items():
+            if spec.name != "flags" and m.mask not in (0, spec.kind.full):
+                raise p.err(f"tunnel {spec.name} without a mask (the kernel sets tunnel() whole)", pos)
     return Set(attr)
 
 

@@ -234,6 +234,13 @@ def test_set_of_a_partial_mpls_keeps_its_mask() -> None:
     assert type(forced) is SetMasked
 
 
+@pytest.mark.parametrize("text", ["set(tunnel(tun_id=5/0xff,dst=1.1.1.1))", "set(tunnel(dst=10.0.0.2/255.255.0.0))"])
+def test_set_tunnel_with_a_partial_mask_is_refused_not_dropped(text: str) -> None:
+    with pytest.raises(ParseError, match=r"without a mask \(the kernel sets tunnel\(\) whole\)") as info:
+        parse_actions(text)
+    assert info.value.position == 4
+
+
 def test_set_prints_values_without_masks() -> None:
     partial = Ipv4(src="10.0.0.0/8")
     text = format_action(Set(partial))
