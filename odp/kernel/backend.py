@@ -77,9 +77,6 @@ from odp.errors import (
 from odp.kernel.errors import translate
 from odp.kernel.families import Families, FamilyInfo, resolve_families
 from odp.kernel.netlink import (
-    NLM_F_CREATE,
-    NLM_F_ECHO,
-    NLM_F_EXCL,
     Channel,
     NetlinkError,
     NetlinkSocket,
@@ -88,6 +85,7 @@ from odp.kernel.netlink import (
 )
 from odp.keys import InPort, Match
 from odp.netlink import messages as nlm
+from odp.netlink.messages import NLM_F_CREATE, NLM_F_ECHO, NLM_F_EXCL
 
 if TYPE_CHECKING:
     from odp.kernel.upcall import KernelUpcallListener, VportEvents

@@ -28,7 +28,21 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from odp.errors import BackendError
-from odp.netlink.messages import Message, build_request, parse_messages
+from odp.netlink.messages import (
+    NLM_F_ACK,
+    NLM_F_ACK_TLVS,
+    NLM_F_CAPPED,
+    NLM_F_DUMP,
+    NLM_F_DUMP_INTR,
+    NLM_F_REQUEST,
+    NLMSG_DONE,
+    NLMSG_ERROR,
+    NLMSG_MIN_TYPE,
+    NLMSGERR_ATTR_MSG,
+    Message,
+    build_request,
+    parse_messages,
+)
 
 __all__ = [
     "Channel",
@@ -46,39 +60,9 @@ __all__ = [
 NETLINK_GENERIC = 16
 SOL_NETLINK = 270
 NETLINK_ADD_MEMBERSHIP = 1
-NETLINK_DROP_MEMBERSHIP = 2
 NETLINK_NO_ENOBUFS = 5
 NETLINK_CAP_ACK = 10
 NETLINK_EXT_ACK = 11
-NETLINK_GET_STRICT_CHK = 12
-
-NLMSG_MIN_TYPE = 16
-NLMSG_NOOP = 1
-NLMSG_ERROR = 2
-NLMSG_DONE = 3
-NLMSG_OVERRUN = 4
-
-NLM_F_REQUEST = 0x01
-NLM_F_MULTI = 0x02
-NLM_F_ACK = 0x04
-NLM_F_ECHO = 0x08
-NLM_F_DUMP_INTR = 0x10
-NLM_F_DUMP_FILTERED = 0x20
-# GET requests
-NLM_F_ROOT = 0x100
-NLM_F_MATCH = 0x200
-NLM_F_DUMP = NLM_F_ROOT | NLM_F_MATCH
-# NEW requests
-NLM_F_REPLACE = 0x100
-NLM_F_EXCL = 0x200
-NLM_F_CREATE = 0x400
-NLM_F_APPEND = 0x800
-# flags of an NLMSG_ERROR message
-NLM_F_CAPPED = 0x100
-NLM_F_ACK_TLVS = 0x200
-
-NLMSGERR_ATTR_MSG = 1
-NLMSGERR_ATTR_OFFS = 2
 
 NLMSG_HDR = struct.Struct("=IHHII")
 _ERR = struct.Struct("=i")

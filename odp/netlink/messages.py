@@ -500,8 +500,6 @@ def make_wire_flow(
 
 
 _USED_ST = struct.Struct("=Q")
-_NLMSG_HEAD = struct.Struct("=IHHI")  # nlmsg_len, nlmsg_type, nlmsg_flags, nlmsg_seq
-_NLM_F_DUMP_INTR = 0x10
 
 
 def _bad_message(off: int, left: int, length: int | None) -> DecodeError:
@@ -602,7 +600,7 @@ def walk_flow_dump(data: bytes, seq: int, family: int, out: list[Flow]) -> tuple
     its length that decoded is read by that layout's compiled function
     (:func:`_compile_layout`) instead of attribute by attribute.
     """
-    head = _NLMSG_HEAD.unpack_from
+    head = _NLMSGHDR.unpack_from
     nla = _NLA_HDR.unpack_from
     stats = _FLOW_STATS_ST.unpack_from
     u64 = _USED_ST.unpack_from
@@ -615,14 +613,14 @@ def walk_flow_dump(data: bytes, seq: int, family: int, out: list[Flow]) -> tuple
     while off < n:
         if n - off < 16:
             raise _bad_message(off, n - off, None)
-        length, type_, flags, mseq = head(data, off)
+        length, type_, flags, mseq, _pid = head(data, off)
         end = off + length
         if length < 16 or end > n:
             raise _bad_message(off, n - off, length)
         if mseq != seq:
             off = (end + 3) & ~3
             continue
-        if flags & _NLM_F_DUMP_INTR:
+        if flags & NLM_F_DUMP_INTR:
             interrupted = True
         if type_ != family:
             if type_ in (NLMSG_DONE, NLMSG_ERROR):
