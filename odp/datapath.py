@@ -228,8 +228,11 @@ class Flow:
         return hash(self._values())
 
     def __repr__(self) -> str:
-        names = ("match", "actions", "ufid", "stats", "used", "tcp_flags")
-        return "Flow(" + ", ".join(f"{n}={v!r}" for n, v in zip(names, self._values(), strict=True)) + ")"
+        return "Flow(" + ", ".join(f"{n}={v!r}" for n, v in zip(_FLOW_FIELDS, self._values(), strict=True)) + ")"
+
+
+#: Flow's fields in order: what ``_values`` returns and ``flow_constructor`` sets.
+_FLOW_FIELDS = ("match", "actions", "ufid", "stats", "used", "tcp_flags")
 
 
 FlowT = TypeVar("FlowT", bound=Flow)
@@ -244,7 +247,7 @@ def flow_constructor(
     installed and per flow dumped (100k of them for a large dump).  The values
     come from the backend, so nothing needs coercing; the plain constructor is
     used if Flow's fields ever change."""
-    fields = ("match", "actions", "ufid", "stats", "used", "tcp_flags")
+    fields = _FLOW_FIELDS
     if tuple(f.name for f in dataclasses.fields(Flow)) != fields:  # pragma: no cover
         return lambda m, a, u, p, b, used, tf: cls(m, a, u, FlowStats(p, b) if p or b else NO_STATS, used, tf)
     new = object.__new__

@@ -28,6 +28,7 @@ cases (see ``odp.text``), so the strategies:
 from __future__ import annotations
 
 import math
+import struct
 import sys
 from functools import cache
 
@@ -455,3 +456,17 @@ def actions(depth: int = 2) -> st.SearchStrategy[Action]:
 def action_lists(depth: int = 2, max_size: int = 4) -> st.SearchStrategy[Actions]:
     """An action list (possibly empty) of :func:`actions`."""
     return st.lists(st.deferred(lambda: actions(depth)), max_size=max_size).map(Actions)
+
+
+@st.composite
+def corrupted(draw: st.DrawFn, raw: bytes) -> bytes:
+    """``raw`` cut short at some offset, or with one aligned 16-bit word or one byte replaced:
+    the malformed netlink input the decoders must refuse with DecodeError only."""
+    i = draw(st.integers(0, len(raw) - 1))
+    mode = draw(st.sampled_from(["truncate", "word", "byte"]))
+    if mode == "truncate":
+        return raw[:i]
+    if mode == "word":
+        i &= ~1
+        return raw[:i] + struct.pack("=H", draw(st.integers(0, 0xFFFF))) + raw[i + 2 :]
+    return raw[:i] + bytes([draw(st.integers(0, 255))]) + raw[i + 1 :]

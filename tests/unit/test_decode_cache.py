@@ -352,15 +352,7 @@ def test_mutated_dump_raises_only_decode_error_and_agrees(data: st.DataObject) -
     for f in walk([good, good, good])[0]:  # learn the layout first
         _ = f.match
     assert any(codec._PLANS.values())
-    i = data.draw(st.integers(0, len(good) - 1))
-    mode = data.draw(st.sampled_from(["truncate", "word", "byte"]))
-    if mode == "truncate":
-        bad = good[:i]
-    elif mode == "word":
-        i &= ~1
-        bad = good[:i] + struct.pack("=H", data.draw(st.integers(0, 0xFFFF))) + good[i + 2 :]
-    else:
-        bad = good[:i] + bytes([data.draw(st.integers(0, 255))]) + good[i + 1 :]
+    bad = data.draw(shared.corrupted(good))
     try:
         got = [values(f) for f in walk([bad])[0]]
     except DecodeError:

@@ -6,6 +6,7 @@ import errno
 import struct
 
 import pytest
+import strategies as shared  # tests/unit/strategies.py
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -463,15 +464,7 @@ def test_fuzzed_replies_raise_only_decode_error(body: bytes, which: int) -> None
 @given(st.data())
 def test_mutated_flow_reply_raises_only_decode_error(data: st.DataObject) -> None:
     raw = flow_reply()
-    i = data.draw(st.integers(0, len(raw) - 1))
-    mode = data.draw(st.sampled_from(["truncate", "word", "byte"]))
-    if mode == "truncate":
-        bad = raw[:i]
-    elif mode == "word":
-        i &= ~1
-        bad = raw[:i] + struct.pack("=H", data.draw(st.integers(0, 0xFFFF))) + raw[i + 2 :]
-    else:
-        bad = raw[:i] + bytes([data.draw(st.integers(0, 255))]) + raw[i + 1 :]
+    bad = data.draw(shared.corrupted(raw))
     try:
         for msg in parse_messages(bad):
             if msg.type == FLOW_FAMILY:
