@@ -290,6 +290,15 @@ def test_check_pkt_len_dec_ttl_clone_psample() -> None:
     assert decode_actions(encode_actions(acts)) == acts
 
 
+def test_psample_is_sent_with_nla_f_nested() -> None:
+    # 6.12 refuses OVS_ACTION_ATTR_PSAMPLE (25) without NLA_F_NESTED (EINVAL),
+    # and accepts it with the flag; the decoder ignores the flag either way.
+    enc = encode_actions([Psample(7, b"ck")])
+    assert enc == struct.pack("=HH", 4 + 8 + 8, 25 | 0x8000) + nla(1, h("07000000")) + nla(2, b"ck")
+    assert decode_actions(enc).items == (Psample(7, b"ck"),)
+    assert decode_actions(nla(25, nla(1, h("07000000")))).items == (Psample(7),)
+
+
 def test_empty_actions_mean_drop() -> None:
     assert encode_actions(Actions()) == b""
     assert decode_actions(b"") == Actions()
