@@ -21,6 +21,13 @@ def ip(args: str) -> None:
     subprocess.run(["ip", *args.split()], check=True, capture_output=True)
 
 
+def ovs_dpctl_version() -> tuple[int, int]:
+    """The (major, minor) of the ovs-dpctl on PATH: 3.1 with Debian 12's kernel, 3.5 with Debian 13's."""
+    first = ovs_dpctl("--version").splitlines()[0]  # "ovs-dpctl (Open vSwitch) 3.5.0"
+    major, minor = first.rsplit(" ", 1)[1].split(".")[:2]
+    return int(major), int(minor)
+
+
 def ovs_dpctl(*args: str) -> str:
     """Run Debian's ovs-dpctl (on PATH in the VM) and return its stdout."""
     exe = shutil.which("ovs-dpctl")
