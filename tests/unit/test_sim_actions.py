@@ -83,6 +83,8 @@ class Rec:
     events: list[tuple[Any, ...]] = field(default_factory=list)
     randoms: int = 0
     on_recirc: Any = None
+    #: The trace hook: records each action before it runs when set to a list's append.
+    on_action: Any = None
 
     def output(self, port_no: int, frame: bytes, tunnel: TunnelInfo | None) -> None:
         self.events.append(("output", port_no, frame, tunnel))
