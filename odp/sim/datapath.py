@@ -49,7 +49,7 @@ from odp.sim import swkey as sk
 from odp.sim.actions import execute_actions
 from odp.sim.flow import extract
 from odp.sim.flow_netlink import flow_match, from_match, packet_match
-from odp.sim.flow_table import FlowTable, SimFlow
+from odp.sim.flow_table import FlowTable, SimFlow, outputs_only
 from odp.sim.meter import MeterTable
 from odp.sim.network import Host
 from odp.sim.packet import TunnelInfo
@@ -275,8 +275,10 @@ class SimDatapath:
 
         Checked when a flow is installed or actions executed, so that the
         packet path never meets such an output (it must not raise)."""
-        for port in output_ports(actions):
-            vport = self.vports.get(port)
+        ports = outputs_only(actions)  # cached for actions shared by many flows
+        vports = self.vports
+        for port in ports if ports is not None else output_ports(actions):
+            vport = vports.get(port)
             if vport is not None and not vport.carries_traffic:
                 raise NotSupported(
                     f"the simulator does not send traffic through {vport.kind.value} vports yet"
