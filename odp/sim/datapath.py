@@ -139,6 +139,9 @@ class SimDatapath:
         if vport is None:
             return
         if obs is not None:
+            # Undone at the end without try/finally (which would cost every
+            # packet): the packet path does not raise, and a trace cut short
+            # by an error is not resumed.
             obs.emit(Receive(obs.depth, self.name, port_no, vport.name, frame, tunnel))
             obs.depth += 1
         if len(frame) < 18 and frame[12:14] in _VLAN_TPIDS:
@@ -270,7 +273,7 @@ class SimDatapath:
             return  # the kernel silently drops output to a missing port
         vport.send(self, frame, tunnel)
 
-    def refuse_outputs_to_mute_vports(self, actions: Actions) -> None:
+    def check_output_vports(self, actions: Actions) -> None:
         """NotSupported if ``actions`` output to a vport the simulator cannot send through.
 
         Checked when a flow is installed or actions executed, so that the
@@ -522,7 +525,7 @@ class SimBackend(Backend):
         ops = vport_class(kind)
         if not ops.carries_traffic:
             # A flow already outputs to this port number: it would meet a vport
-            # the simulator cannot send through (see refuse_outputs_to_mute_vports).
+            # the simulator cannot send through (see check_output_vports).
             for f in d.table.flows():
                 if port_no in output_ports(f.actions):
                     raise NotSupported(
@@ -610,7 +613,7 @@ class SimBackend(Backend):
         check_ufid(ufid)
         sw = self._compile(match)
         validate_actions(actions, match)
-        d.refuse_outputs_to_mute_vports(actions)
+        d.check_output_vports(actions)
         existing: SimFlow | None = None
         if ufid is not None:
             existing = d.table.find_ufid(ufid)
@@ -665,7 +668,7 @@ class SimBackend(Backend):
         flow = self._find(d, match, ufid)
         if actions is not None:
             validate_actions(actions, match if match is not None else flow.match)
-            d.refuse_outputs_to_mute_vports(actions)
+            d.check_output_vports(actions)
             flow.set_actions(actions)
         reply = self._flow(flow)  # the kernel replies with the stats from before clearing
         if clear_stats:
@@ -760,7 +763,7 @@ class SimBackend(Backend):
             raise InvalidArgument("packet is shorter than an Ethernet header (14 bytes)")
         # The kernel checks EXECUTE's actions against the packet's own key.
         validate_actions(actions, packet_match(ext.key), packet=True)
-        d.refuse_outputs_to_mute_vports(actions)
+        d.check_output_vports(actions)
         d.run_actions(packet, ext.key, actions, tunnel, mru or 0)
 
     def upcall_listener(self, dp: DpRef) -> UpcallListener:

@@ -83,7 +83,7 @@ class Rec:
     events: list[tuple[Any, ...]] = field(default_factory=list)
     randoms: int = 0
     on_recirc: Any = None
-    #: The trace hook: records each action before it runs when set to a list's append.
+    #: The trace hook ActionContext has; None: nothing observes (as a datapath without an observer).
     on_action: Any = None
 
     def output(self, port_no: int, frame: bytes, tunnel: TunnelInfo | None) -> None:
