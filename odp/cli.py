@@ -95,9 +95,9 @@ from odp.keys import Ethernet, InPort, KeyAttr, Match, Tunnel
 from odp.text import format_actions, format_flow_line, format_match, parse_actions, parse_match
 
 if TYPE_CHECKING:
-    from odp.sim.datapath import SimDatapath
     from odp.sim.network import Host
     from odp.sim.state import SimState
+    from odp.sim.trace import Event as SimEvent
 
 __all__ = ["main", "parse_packet", "ufid_from_text", "ufid_to_uuid", "write_pcap_header", "write_pcap_record"]
 
@@ -1207,7 +1207,7 @@ class TraceEvent:
             head = f"output to port {d['port']} ({d['port_name']})"
             if d.get("tunnel") is not None:
                 t = d["tunnel"]
-                return f"{head}: VXLAN to {t['dst']} port {t['tp_dst']}, vni {t['vni']}"
+                return f"{head}: {d['type'].upper()} to {t['dst']} port {t['tp_dst']}, vni {t['vni']}"
             return f"{head}: {d['bytes']} bytes: {d['summary']}"
         if e == "underlay":
             return f"underlay: {d['bytes']} bytes {d['src']}:{d['sport']} > {d['dst']}:{d['dport']}: {d['summary']}"
@@ -1217,169 +1217,74 @@ class TraceEvent:
 
 
 class Tracer:
-    """Records what the simulated datapaths do with a packet, by wrapping their methods.
+    """Renders what the simulated datapaths report (odp.sim.trace) as TraceEvents.
 
-    Only the instances of one host are wrapped (instance attributes shadowing
-    the class's methods), for the duration of a ``with`` block; the
-    simulator's code is unchanged.
+    The observer (odp.sim.trace.Observer) of every datapath on the host for
+    the duration of a ``with`` block.
     """
 
     def __init__(self, host: Host) -> None:
         self.host = host
         self.events: list[TraceEvent] = []
+        #: The depth of the events the simulator reports (it moves it).
         self.depth = 0
-        self._from_receive = False
-        self._restore: list[tuple[object, str]] = []
-        self._untrace: list[SimDatapath] = []
+        self._observing: contextlib.AbstractContextManager[Tracer] | None = None
 
-    def emit(self, event: str, **data: Any) -> None:
-        self.events.append(TraceEvent(self.depth, event, data))
+    def add(self, depth: int, event: str, **data: Any) -> None:
+        self.events.append(TraceEvent(depth, event, data))
 
     @property
     def moved(self) -> bool:
         """Whether the packet got anywhere (received, output, upcalled) before an error."""
         return any(e.event in ("receive", "output", "upcall", "drop") for e in self.events)
 
-    def _patch(self, obj: object, name: str, wrapper: Callable[..., Any]) -> None:
-        setattr(obj, name, wrapper)
-        self._restore.append((obj, name))
-
     def __enter__(self) -> Tracer:
-        for d in self.host.datapaths.values():
-            self._wrap_datapath(d)
-        original = self.host.send_underlay
+        from odp.sim.trace import observing
 
-        def send_underlay(frame: bytes, dst_ip: int) -> None:
-            self._underlay(frame)
-            original(frame, dst_ip)
+        self._observing = observing([self.host], self)
+        return self._observing.__enter__()
 
-        self._patch(self.host, "send_underlay", send_underlay)
-        return self
+    def __exit__(self, *exc: Any) -> None:
+        assert self._observing is not None
+        self._observing.__exit__(*exc)
+        self._observing = None
 
-    def __exit__(self, *exc: object) -> None:
-        for obj, name in reversed(self._restore):
-            with contextlib.suppress(AttributeError):
-                delattr(obj, name)
-        self._restore.clear()
-        for d in self._untrace:
-            d.traced = False
-        self._untrace.clear()
+    def emit(self, e: SimEvent) -> None:
+        from odp.sim import trace
 
-    def _wrap_datapath(self, d: SimDatapath) -> None:
-        from odp.sim import swkey as sk
-        from odp.sim.flow import extract
-        from odp.sim.flow_netlink import flow_match, packet_match
+        n, dp = e.depth, e.datapath
+        if isinstance(e, trace.Receive):
+            frame = e.packet
+            self.add(n, "receive", datapath=dp, port=e.port, port_name=e.port_name, bytes=len(frame),
+                     packet=frame.hex(), summary=_summary(frame))  # fmt: skip
+        elif isinstance(e, trace.Extract):
+            self.add(n, "key", key=format_match(e.key))
+        elif isinstance(e, trace.Hit):
+            self.add(n, "flow", match=format_match(e.flow), ufid=_ufid_text(e.ufid))
+            self.add(n, "actions", actions=format_actions(e.actions))
+        elif isinstance(e, trace.Miss):
+            self.add(n, "miss")
+        elif isinstance(e, trace.Recirculate):
+            self.add(n, "recirculate", recirc_id=e.recirc_id)
+            self.add(n, "key", key=format_match(e.key))
+        elif isinstance(e, trace.Upcall):
+            kind = "miss" if e.kind == UpcallKind.MISS else "action"
+            self.add(n, "upcall", datapath=dp, kind=kind, pid=e.pid, delivered=e.delivered)
+        elif isinstance(e, trace.Output):
+            frame, tun = e.packet, e.tunnel
+            tunnel = None
+            if tun is not None:
+                tunnel = {"dst": str(ipaddress.IPv4Address(tun.ipv4_dst)), "tp_dst": tun.tp_dst or e.tp_dst,
+                          "vni": tun.tun_id & 0xFFFFFF}  # fmt: skip
+            self.add(n, "output", port=e.port, port_name=e.port_name, type=e.kind.value, bytes=len(frame),
+                     packet=frame.hex(), summary=_summary(frame), tunnel=tunnel)  # fmt: skip
+        elif isinstance(e, trace.Underlay):
+            self._underlay(n, e.packet)
+        elif isinstance(e, trace.Drop):
+            self.add(n, "drop", reason=e.reason)
+        # ActionExecuted: the flow's actions are printed whole with the flow.
 
-        orig_receive, orig_process, orig_upcall, orig_output = d.receive, d.process, d.upcall, d.output
-        orig_lookup = d.table.lookup
-
-        def receive(port_no: int, frame: bytes, tunnel: Any = None) -> None:
-            vport = d.vports.get(port_no)
-            self.emit(
-                "receive",
-                datapath=d.name,
-                port=port_no,
-                port_name=vport.name if vport is not None else None,
-                bytes=len(frame),
-                packet=frame.hex(),
-                summary=_summary(frame),
-            )
-            self.depth += 1
-            try:
-                meta = sk.put(0, "in_port", port_no) | (tunnel.key_bits() if tunnel is not None else 0)
-                ext = extract(frame, meta)
-                if vport is None:
-                    self.emit("drop", reason=f"datapath {d.name} has no port {port_no}")
-                elif ext is None:
-                    self.emit("drop", reason="shorter than an Ethernet header")
-                else:
-                    self.emit("key", key=format_match(packet_match(ext.key)))
-                self._from_receive = True
-                orig_receive(port_no, frame, tunnel)
-            finally:
-                self._from_receive = False
-                self.depth -= 1
-
-        def process(frame: bytes, key: int, tunnel: Any = None) -> None:
-            if not self._from_receive:
-                self.emit("recirculate", recirc_id=sk.get(key, "recirc_id"))
-                self.emit("key", key=format_match(packet_match(key)))
-            self._from_receive = False
-            orig_process(frame, key, tunnel)
-
-        def lookup(key: int) -> Any:
-            flow = orig_lookup(key)
-            if flow is None:
-                self.emit("miss")
-            else:
-                match = flow_match(flow.unmasked_key, flow.sw, masked_key=flow.ufid is not None)
-                self.emit("flow", match=format_match(match), ufid=_ufid_text(flow.ufid))
-                self.emit("actions", actions=format_actions(flow.actions))
-            return flow
-
-        def upcall(kind: UpcallKind, frame: bytes, key: int, **kw: Any) -> None:
-            lost = d.counters.lost
-            orig_upcall(kind, frame, key, **kw)
-            pid = kw.get("pid")
-            if pid is None:
-                vport = d.vports.get(kw.get("port_no", -1))
-                pid = vport.upcall_pids[0] if vport is not None and vport.upcall_pids else 0
-            self.emit(
-                "upcall",
-                datapath=d.name,
-                kind="miss" if kind == UpcallKind.MISS else "action",
-                pid=pid,
-                delivered=d.counters.lost == lost,
-            )
-
-        def output(port_no: int, frame: bytes, tunnel: Any) -> None:
-            vport = d.vports.get(port_no)
-            if vport is None:
-                self.emit("drop", reason=f"output to port {port_no}: datapath {d.name} has no such port")
-            elif vport.kind == VportKind.VXLAN and (tunnel is None or not tunnel.ipv4_dst):
-                reason = f"output to port {port_no} ({vport.name}): no tunnel metadata (set(tunnel(...)))"
-                self.emit("drop", reason=reason)
-            else:
-                data: dict[str, Any] = {
-                    "port": port_no,
-                    "port_name": vport.name,
-                    "type": vport.kind.value,
-                    "bytes": len(frame),
-                    "packet": frame.hex(),
-                    "summary": _summary(frame),
-                    "tunnel": None,
-                }
-                if vport.kind == VportKind.VXLAN:
-                    data["tunnel"] = {
-                        "dst": str(ipaddress.IPv4Address(tunnel.ipv4_dst)),
-                        "tp_dst": tunnel.tp_dst or vport.dst_port or 4789,
-                        "vni": tunnel.tun_id & 0xFFFFFF,
-                    }
-                self.emit("output", **data)
-            self.depth += 1
-            try:
-                orig_output(port_no, frame, tunnel)
-            finally:
-                self.depth -= 1
-
-        d.traced = True
-        self._untrace.append(d)
-        orig_meter = d.meters.execute
-
-        def meter(meter_id: int, skb_len: int) -> bool:
-            passed = orig_meter(meter_id, skb_len)
-            if not passed:
-                self.emit("drop", reason=f"meter({meter_id}): over the rate of its drop band")
-            return passed
-
-        self._patch(d.meters, "execute", meter)
-        self._patch(d, "receive", receive)
-        self._patch(d, "process", process)
-        self._patch(d, "upcall", upcall)
-        self._patch(d, "output", output)
-        self._patch(d.table, "lookup", lookup)
-
-    def _underlay(self, frame: bytes) -> None:
+    def _underlay(self, depth: int, frame: bytes) -> None:
         data: dict[str, Any] = {"bytes": len(frame), "packet": frame.hex(), "summary": _summary(frame)}
         data.update(src="?", dst="?", sport="?", dport="?")
         try:
@@ -1395,7 +1300,7 @@ class Tracer:
                 data["summary"] = str(pkt.summary())
         except Exception:  # the summary is a nicety
             pass
-        self.emit("underlay", **data)
+        self.add(depth, "underlay", **data)
 
 
 @contextlib.contextmanager
@@ -1486,9 +1391,9 @@ def _cmd_packet_execute(ctx: Ctx, a: argparse.Namespace) -> int:
         return 0
 
     def run(tracer: Tracer) -> None:
-        tracer.emit("execute", datapath=dp.name, bytes=len(frame), packet=frame.hex(), summary=_summary(frame))
-        tracer.depth += 1
-        tracer.emit("actions", actions=format_actions(actions))
+        tracer.add(0, "execute", datapath=dp.name, bytes=len(frame), packet=frame.hex(), summary=_summary(frame))
+        tracer.add(1, "actions", actions=format_actions(actions))
+        tracer.depth = 1
         with _flow_errors():
             dp.execute(frame, actions, key=key)
 

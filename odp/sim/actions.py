@@ -235,6 +235,9 @@ class ActionContext(Protocol):
         """Account ``frame_len`` bytes (``skb->len``) to meter ``meter_id``; False drops the packet."""
         ...
 
+    #: Called with each action before it runs (the trace hook; None: nobody asked).
+    on_action: Callable[[Action], None] | None
+
     def random(self) -> float:
         """A random float in [0, 1) for ``sample`` (seedable by the glue)."""
         ...
@@ -483,7 +486,10 @@ def execute_actions(
             if not (key >> _SH_MAC_PROTO) & 0xFF:
                 tun = tunnel if tunnel is not None and tunnel.egress else None
                 output = ctx.output
+                on_action = ctx.on_action
                 for a in items:
+                    if on_action is not None:
+                        on_action(a)
                     output(a.port, frame, tun)  # type: ignore[attr-defined]
         finally:
             if parent is not None:
@@ -525,7 +531,10 @@ class _Exec:
     def run(self, pkt: _Pkt, items: tuple[Action, ...]) -> bool:
         """Execute ``items``; True when an action failed (the kernel's error return)."""
         n = len(items)
+        on_action = self.ctx.on_action
         for i, a in enumerate(items):
+            if on_action is not None:
+                on_action(a)
             t = type(a)
             if t is Output:
                 self.output(pkt, a.port)  # type: ignore[attr-defined]

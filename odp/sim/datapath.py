@@ -13,11 +13,11 @@ from __future__ import annotations
 import random
 import zlib
 from collections import deque
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
-from odp.actions import Actions, Userspace
+from odp.actions import Action, Actions, Output, Userspace
 from odp.constants import DP_MAX_PORTS, OVSP_LOCAL, DpFeature, UfidFlags
 from odp.datapath import (
     Backend,
@@ -49,12 +49,26 @@ from odp.sim import swkey as sk
 from odp.sim.actions import execute_actions
 from odp.sim.flow import extract
 from odp.sim.flow_netlink import flow_match, from_match, packet_match
-from odp.sim.flow_table import FlowTable, SimFlow
+from odp.sim.flow_table import FlowTable, SimFlow, outputs_only
 from odp.sim.meter import MeterTable
 from odp.sim.network import Host
 from odp.sim.packet import TunnelInfo
-from odp.sim.vport import SimVport
-from odp.sim.vport_vxlan import decapsulate, encapsulate
+from odp.sim.trace import (
+    ActionExecuted,
+    Drop,
+    Event,
+    Extract,
+    Hit,
+    Miss,
+    Observer,
+    Receive,
+    Recirculate,
+    Tracer,
+    observing,
+)
+from odp.sim.trace import Upcall as UpcallEvent
+from odp.sim.vport import SimVport, make_vport, vport_class
+from odp.sim.vport_vxlan import VxlanVport  # noqa: F401  registers its vport type (vport_type)
 from odp.validate import validate_actions, validate_match
 
 #: How deep recirculation may nest before the packet is dropped (the kernel's
@@ -63,7 +77,6 @@ RECURSION_LIMIT = 8
 #: Upcalls queued per listener before further ones are lost (netlink ENOBUFS).
 UPCALL_QUEUE_MAX = 4096
 _IN_PORT_SHIFT = sk.GEOMETRY["in_port"][0]
-_DEVICE_KINDS = frozenset({VportKind.NETDEV, VportKind.INTERNAL})
 _VLAN_TPIDS = (b"\x81\x00", b"\x88\xa8")
 _TCP_FLAGS_SHIFT = sk.GEOMETRY["tcp_flags"][0]
 
@@ -90,12 +103,11 @@ class SimDatapath:
         self.listeners: list[SimUpcallListener] = []
         self.random = random.Random(host.seed)
         self.meters = MeterTable(host.clock)
-        #: True while something (the CLI's packet tracer) has wrapped this
-        #: datapath's methods: the packet path then calls ``output`` for every
-        #: output instead of appending to device queues directly.
-        self.traced = False
+        #: Told what happens to each packet (odp.sim.trace), when set.
+        self.observer: Observer | None = None
         self._depth = 0
         self._context = _Context(self)
+        self._tracing_context = _TracingContext(self)
 
     # -- vports ---------------------------------------------------------------
     def vport_info(self, vport: SimVport) -> VportInfo:
@@ -111,33 +123,64 @@ class SimDatapath:
         return vp
 
     # -- packet path ----------------------------------------------------------
+    def trace(self, port: PortRef, frame: bytes) -> list[Event]:
+        """Receive ``frame`` on ``port`` and return what happened to it, as
+        odp.sim.trace events (every datapath on this host's network observed)."""
+        vport = self.vport_by_ref(port)
+        hosts = self.host.network.hosts.values() if self.host.network is not None else (self.host,)
+        with observing(hosts, Tracer()) as tracer:
+            self.receive(vport.port_no, bytes(frame))
+        return tracer.events
+
     def receive(self, port_no: int, frame: bytes, tunnel: TunnelInfo | None = None) -> None:
         """A frame arrives on vport ``port_no`` (ovs_vport_receive)."""
         vport = self.vports.get(port_no)
+        obs = self.observer
         if vport is None:
             return
+        if obs is not None:
+            # Undone at the end without try/finally (which would cost every
+            # packet): the packet path does not raise, and a trace cut short
+            # by an error is not resumed.
+            obs.emit(Receive(obs.depth, self.name, port_no, vport.name, frame, tunnel))
+            obs.depth += 1
         if len(frame) < 18 and frame[12:14] in _VLAN_TPIDS:
             # The stack's skb_vlan_untag() frees a frame whose outer tag is cut
             # short before any rx_handler (the datapath) sees it.
-            return
-        counters = vport.counters
-        counters.rx_packets += 1
-        counters.rx_bytes += len(frame)
-        meta = port_no << _IN_PORT_SHIFT
-        if tunnel is not None:
-            meta |= tunnel.key_bits()
-        ext = extract(frame, meta)
-        if ext is None:
-            return  # shorter than an Ethernet header: dropped silently
-        self.process(frame, ext.key, tunnel)
+            if obs is not None:
+                obs.emit(Drop(obs.depth, self.name, "VLAN tag cut short (skb_vlan_untag())"))
+        else:
+            counters = vport.counters
+            counters.rx_packets += 1
+            counters.rx_bytes += len(frame)
+            meta = port_no << _IN_PORT_SHIFT
+            if tunnel is not None:
+                meta |= tunnel.key_bits()
+            ext = extract(frame, meta)
+            if ext is None:
+                # Shorter than an Ethernet header: dropped silently.
+                if obs is not None:
+                    obs.emit(Drop(obs.depth, self.name, "shorter than an Ethernet header"))
+            else:
+                if obs is not None:
+                    obs.emit(Extract(obs.depth, self.name, packet_match(ext.key)))
+                self.process(frame, ext.key, tunnel)
+        if obs is not None:
+            obs.depth -= 1
 
     def process(self, frame: bytes, key: int, tunnel: TunnelInfo | None = None) -> None:
         """ovs_dp_process_packet: lookup, then actions or a MISS upcall."""
         flow = self.table.lookup(key)
+        obs = self.observer
         if flow is None:
             self.counters.missed += 1
+            if obs is not None:
+                obs.emit(Miss(obs.depth, self.name))
             self.upcall(UpcallKind.MISS, frame, key, port_no=(key >> _IN_PORT_SHIFT) & 0xFFFF)
             return
+        if obs is not None:
+            match = flow_match(flow.unmasked_key, flow.sw, masked_key=flow.ufid is not None)
+            obs.emit(Hit(obs.depth, self.name, match, flow.ufid, flow.actions))
         self.counters.hit += 1
         flow.packets += 1
         flow.bytes += len(frame)
@@ -149,11 +192,12 @@ class SimDatapath:
             # Fast path for flows whose actions are only outputs (no copy needed:
             # frames are immutable bytes); devices are written to directly.
             vports = self.vports
-            traced = self.traced
             for port in outputs:
                 vport = vports.get(port)
-                sink = vport.sink if vport is not None and not traced else None
+                sink = vport.sink if vport is not None and obs is None else None
                 if sink is None:
+                    if obs is not None:
+                        obs.emit(ActionExecuted(obs.depth, self.name, Output(port)))
                     self.output(port, frame, None)
                     continue
                 counters = vport.counters  # type: ignore[union-attr]  # sink implies vport
@@ -166,11 +210,15 @@ class SimDatapath:
     def run_actions(
         self, frame: bytes, key: int, actions: Actions, tunnel: TunnelInfo | None = None, mru: int = 0
     ) -> None:
+        obs = self.observer
         if self._depth >= RECURSION_LIMIT:
+            if obs is not None:
+                obs.emit(Drop(obs.depth, self.name, f"recursion limit ({RECURSION_LIMIT}) reached"))
             return
         self._depth += 1
         try:
-            execute_actions(self._context, frame, key, actions, tunnel=tunnel, mru=mru)
+            ctx = self._context if obs is None else self._tracing_context
+            execute_actions(ctx, frame, key, actions, tunnel=tunnel, mru=mru)
         finally:
             self._depth -= 1
 
@@ -192,9 +240,12 @@ class SimDatapath:
                 pid = pids[zlib.crc32(frame[:64]) % len(pids)]
             else:
                 pid = pids[0] if pids else 0
-        listener = self.host_listener(pid)
+        listener = self.host.listeners.get(pid) if pid else None
+        obs = self.observer
         if listener is None:
             self.counters.lost += 1
+            if obs is not None:
+                obs.emit(UpcallEvent(obs.depth, self.name, kind, pid, False))
             return
         upcall = Upcall(
             kind=kind,
@@ -205,67 +256,51 @@ class SimDatapath:
             actions=actions,
             pid=pid,
         )
-        if not listener.deliver(upcall):
+        delivered = listener.deliver(upcall)
+        if not delivered:
             self.counters.lost += 1
-
-    def host_listener(self, pid: int) -> SimUpcallListener | None:
-        if pid == 0:
-            return None
-        return _LISTENERS.get((self.host.id, pid))
+        if obs is not None:
+            obs.emit(UpcallEvent(obs.depth, self.name, kind, pid, delivered))
 
     def output(self, port_no: int, frame: bytes, tunnel: TunnelInfo | None) -> None:
+        """do_output(): hand the frame to the vport's send op."""
         vport = self.vports.get(port_no)
         if vport is None:
+            obs = self.observer
+            if obs is not None:
+                reason = f"output to port {port_no}: datapath {self.name} has no such port"
+                obs.emit(Drop(obs.depth, self.name, reason))
             return  # the kernel silently drops output to a missing port
-        if vport.kind in _DEVICE_KINDS:
-            counters = vport.counters
-            counters.tx_packets += 1
-            counters.tx_bytes += len(frame)
-            vport.interface.sent.append(frame)
-        elif vport.kind is VportKind.VXLAN:
-            self._output_vxlan(vport, frame, tunnel)
-        else:
-            raise NotSupported(f"the simulator does not send traffic through {vport.kind.value} vports yet")
+        vport.send(self, frame, tunnel)
 
-    def _output_vxlan(self, vport: SimVport, frame: bytes, tunnel: Any) -> None:
-        if tunnel is None or not tunnel.ipv4_dst:
-            vport.counters.tx_errors += 1
-            return  # no tunnel metadata: the kernel drops
-        outer = encapsulate(
-            frame,
-            tunnel,
-            vport_dst_port=vport.dst_port or 4789,
-            src_mac=self.host.mac,
-            dst_mac=self.host.neighbors.get(tunnel.ipv4_dst, 0xFFFFFFFFFFFF),
-            src_ip=self.host.ip or 0,
-        )
-        if outer is None:
-            vport.counters.tx_errors += 1
-            return
-        vport.counters.tx_packets += 1
-        vport.counters.tx_bytes += len(frame)
-        self.host.send_underlay(outer, tunnel.ipv4_dst)
+    def check_output_vports(self, actions: Actions) -> None:
+        """NotSupported if ``actions`` output to a vport the simulator cannot send through.
 
-    def receive_underlay(self, frame: bytes) -> bool:
-        """Offer an outer frame to this datapath's VXLAN vports.  True if consumed."""
-        for vport in list(self.vports.values()):
-            if vport.kind != VportKind.VXLAN:
-                continue
-            result = decapsulate(
-                frame,
-                local_ips={self.host.ip or 0},
-                vport_dst_port=vport.dst_port or 4789,
-                vxlan_mac=vport.interface.mac,
-            )
-            if result is None:
-                continue
-            if isinstance(result, tuple):
-                inner, tun = result
-                self.receive(vport.port_no, inner, tun)
-            else:
-                vport.counters.rx_dropped += 1
-            return True
-        return False
+        Checked when a flow is installed or actions executed, so that the
+        packet path never meets such an output (it must not raise)."""
+        ports = outputs_only(actions)  # cached for actions shared by many flows
+        vports = self.vports
+        for port in ports if ports is not None else output_ports(actions):
+            vport = vports.get(port)
+            if vport is not None and not vport.carries_traffic:
+                raise NotSupported(
+                    f"the simulator does not send traffic through {vport.kind.value} vports yet"
+                    f" (output to port {port} ({vport.name}))"
+                )
+
+
+def output_ports(actions: Actions) -> Iterator[int]:
+    """The ports of every output in ``actions``, nested action lists included."""
+    for a in actions.items:
+        if type(a) is Output:
+            yield a.port
+            continue
+        if not is_dataclass(a):
+            continue
+        for f in fields(a):
+            value = getattr(a, f.name)
+            if isinstance(value, Actions):
+                yield from output_ports(value)
 
 
 class _Context:
@@ -295,6 +330,9 @@ class _Context:
     def meter(self, meter_id: int, frame_len: int) -> bool:
         return self.dp.meters.execute(meter_id, frame_len)
 
+    #: Called with each action before it runs, when the datapath is observed.
+    on_action: Callable[[Action], None] | None = None
+
     def random(self) -> float:
         return self.dp.random.random()
 
@@ -302,8 +340,28 @@ class _Context:
         raise NotSupported("conntrack (ct) is not supported by the simulator")
 
 
-# Listeners by (host id, pid): the simulated netlink port ids.
-_LISTENERS: dict[tuple[int, int], SimUpcallListener] = {}
+class _TracingContext(_Context):
+    """The context of an observed datapath: also reports actions, recirculations and meter drops."""
+
+    __slots__ = ()
+
+    def on_action(self, action: Action) -> None:
+        obs = self.dp.observer
+        if obs is not None:
+            obs.emit(ActionExecuted(obs.depth, self.dp.name, action))
+
+    def recirculate(self, frame: bytes, key: int, tunnel: Any = None) -> None:
+        obs = self.dp.observer
+        if obs is not None:
+            obs.emit(Recirculate(obs.depth, self.dp.name, sk.get(key, "recirc_id"), packet_match(key)))
+        self.dp.process(frame, key, tunnel)
+
+    def meter(self, meter_id: int, frame_len: int) -> bool:
+        passed = self.dp.meters.execute(meter_id, frame_len)
+        obs = self.dp.observer
+        if not passed and obs is not None:
+            obs.emit(Drop(obs.depth, self.dp.name, f"meter({meter_id}): over the rate of its drop band"))
+        return passed
 
 
 class SimUpcallListener(UpcallListener):
@@ -314,7 +372,7 @@ class SimUpcallListener(UpcallListener):
         self._queue: deque[Upcall] = deque()
         self._lost = 0
         self._closed = False
-        _LISTENERS[(dp.host.id, self.pid)] = self
+        dp.host.listeners[self.pid] = self
         dp.listeners.append(self)
         for vport in dp.vports.values():
             vport.upcall_pids = (self.pid,)
@@ -344,7 +402,7 @@ class SimUpcallListener(UpcallListener):
         if self._closed:
             return
         self._closed = True
-        _LISTENERS.pop((self.dp.host.id, self.pid), None)
+        self.dp.host.listeners.pop(self.pid, None)
         if self in self.dp.listeners:
             self.dp.listeners.remove(self)
         for vport in self.dp.vports.values():
@@ -396,7 +454,7 @@ class SimBackend(Backend):
             raise FieldError(f"unknown datapath feature bits {features & ~known:#x}")
         iface = self.host.add_interface(name, owned_by_vport=True)
         d = SimDatapath(self.host, name, iface.ifindex, features, upcall_pid)
-        local = SimVport(OVSP_LOCAL, name, VportKind.INTERNAL, iface, upcall_pids=(upcall_pid,))
+        local = make_vport(OVSP_LOCAL, name, VportKind.INTERNAL, iface, upcall_pids=(upcall_pid,))
         iface.attached = (d, OVSP_LOCAL)
         d.vports[OVSP_LOCAL] = local
         self.host.datapaths[name] = d
@@ -460,21 +518,22 @@ class SimBackend(Backend):
                 raise ExistsError(f"datapath {d.name} already has a port {port_no}")
         else:
             port_no = next(n for n in range(1, DP_MAX_PORTS) if n not in d.vports)
-        if kind == VportKind.NETDEV:
-            iface = self.host.interfaces.get(name)
-            if iface is None:
-                raise NotFoundError(f"no network device named {name!r} (create it first)")
-            if iface.attached is not None:
-                raise ExistsError(f"network device {name!r} is already attached to a datapath")
-        else:
-            if name in self.host.interfaces:
-                raise ExistsError(f"a network device named {name!r} already exists")
-            iface = self.host.add_interface(name, owned_by_vport=True)
         if len(upcall_pids) > self.host.cpus:
             raise InvalidArgument(
                 f"upcall pids: {len(upcall_pids)} pids for a host with {self.host.cpus} CPUs (at most one per CPU)"
             )
-        vport = SimVport(port_no, name, kind, iface, upcall_pids=tuple(upcall_pids) or (0,), dst_port=dst_port)
+        ops = vport_class(kind)
+        if not ops.carries_traffic:
+            # A flow already outputs to this port number: it would meet a vport
+            # the simulator cannot send through (see check_output_vports).
+            for f in d.table.flows():
+                if port_no in output_ports(f.actions):
+                    raise NotSupported(
+                        f"the simulator does not send traffic through {kind.value} vports yet"
+                        f" (an installed flow outputs to port {port_no})"
+                    )
+        iface = ops.device(self.host, name)
+        vport = make_vport(port_no, name, kind, iface, upcall_pids=tuple(upcall_pids) or (0,), dst_port=dst_port)
         iface.attached = (d, port_no)
         d.vports[port_no] = vport
         if vport.upcall_pids == (0,):
@@ -554,6 +613,7 @@ class SimBackend(Backend):
         check_ufid(ufid)
         sw = self._compile(match)
         validate_actions(actions, match)
+        d.check_output_vports(actions)
         existing: SimFlow | None = None
         if ufid is not None:
             existing = d.table.find_ufid(ufid)
@@ -608,6 +668,7 @@ class SimBackend(Backend):
         flow = self._find(d, match, ufid)
         if actions is not None:
             validate_actions(actions, match if match is not None else flow.match)
+            d.check_output_vports(actions)
             flow.set_actions(actions)
         reply = self._flow(flow)  # the kernel replies with the stats from before clearing
         if clear_stats:
@@ -702,6 +763,7 @@ class SimBackend(Backend):
             raise InvalidArgument("packet is shorter than an Ethernet header (14 bytes)")
         # The kernel checks EXECUTE's actions against the packet's own key.
         validate_actions(actions, packet_match(ext.key), packet=True)
+        d.check_output_vports(actions)
         d.run_actions(packet, ext.key, actions, tunnel, mru or 0)
 
     def upcall_listener(self, dp: DpRef) -> UpcallListener:

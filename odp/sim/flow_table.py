@@ -46,7 +46,7 @@ class SimFlow:
 
     def set_actions(self, actions: Actions) -> None:
         self.actions = actions
-        self.outputs = _outputs_only(actions)
+        self.outputs = outputs_only(actions)
 
     def clear_stats(self) -> None:
         self.packets = 0
@@ -56,7 +56,7 @@ class SimFlow:
 
 
 @last_by_identity  # flows installed in a loop usually share one Actions object
-def _outputs_only(actions: Actions) -> tuple[int, ...] | None:
+def outputs_only(actions: Actions) -> tuple[int, ...] | None:
     """The output ports if the actions are nothing but outputs, else None."""
     items = actions.items
     return tuple([a.port for a in items if type(a) is Output]) if all(type(a) is Output for a in items) else None

@@ -117,10 +117,9 @@ class SimMeter:
 
 
 class MeterTable:
-    """A datapath's meters (struct dp_meter_table) and the ovs_meter commands on them.
+    """A datapath's meters (struct dp_meter_table) and the ovs_meter commands on them."""
 
-    No ``__slots__``: the command line's tracer wraps :meth:`execute` on the instance.
-    """
+    __slots__ = ("clock", "count", "max_meters", "slots")
 
     def __init__(self, clock: Callable[[], int], max_meters: int = DP_METER_NUM_MAX) -> None:
         self.clock = clock

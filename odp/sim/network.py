@@ -28,7 +28,7 @@ from odp.datapath import check_ifname
 from odp.errors import ExistsError, NotFoundError
 
 if TYPE_CHECKING:
-    from odp.sim.datapath import SimDatapath
+    from odp.sim.datapath import SimDatapath, SimUpcallListener
 
 
 _monotonic = time.monotonic  # bound once: read for every packet a flow matches
@@ -93,6 +93,8 @@ class Host:
         #: port id a listener gets: public so a saved host can resume them.
         self.next_ifindex = 2
         self.next_pid = 1000 + 100 * self.id
+        #: Upcall listeners by netlink port id (pid): the host's netlink sockets.
+        self.listeners: dict[int, SimUpcallListener] = {}
         self.mac = 0x020000000000 | (self.id << 8)
         self.ip: int | None = None
         #: Static neighbour entries of the underlay: IPv4 -> MAC.
@@ -142,10 +144,12 @@ class Host:
             self.network.deliver(frame, dst_ip, sender=self)
 
     def receive_underlay(self, frame: bytes) -> None:
-        """An outer frame addressed to this host: offer it to each tunnel vport."""
+        """An outer frame addressed to this host: offer it to each vport's
+        underlay receive (tunnel vports take the frames for their UDP port)."""
         for dp in list(self.datapaths.values()):
-            if dp.receive_underlay(frame):
-                return
+            for vport in list(dp.vports.values()):
+                if vport.receive_underlay(dp, frame):
+                    return
 
 
 class Network:

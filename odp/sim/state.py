@@ -59,7 +59,7 @@ from odp.sim.flow_netlink import from_match
 from odp.sim.flow_table import SimFlow
 from odp.sim.meter import MeterTable, SimBand, SimMeter
 from odp.sim.network import Host, Network
-from odp.sim.vport import Counters, SimVport
+from odp.sim.vport import Counters, make_vport
 from odp.text import format_actions, format_key_attr, parse_actions, parse_match
 
 __all__ = [
@@ -406,7 +406,7 @@ def _build(doc: dict[str, Any]) -> SimState:
             counters = Counters(**{k: int(vd.get("stats", {}).get(k, 0)) for k in _COUNTER_FIELDS})
             port_no = int(vd["port_no"])
             dst_port = vd.get("dst_port")
-            vport = SimVport(
+            vport = make_vport(
                 port_no,
                 vname,
                 VportKind.parse(vd["type"]),

@@ -1,17 +1,50 @@
-"""Simulated vports: the kernel's vport.c, vport-netdev.c, vport-internal_dev.c and
-vport-vxlan.c / vport-gre.c / vport-geneve.c (creation side).
+"""Simulated vports: the kernel's vport.c with its ``struct vport_ops``, and the
+device types, vport-netdev.c and vport-internal_dev.c.
 
-The packet side of each type (what output does, what input looks like) is in
-odp.sim.datapath, which owns the host and the underlay.
+Each vport type is a subclass of :class:`SimVport` registered for its
+:class:`VportKind` with :func:`vport_type`; the subclass is the type's ops:
+
+* :meth:`SimVport.device` (``ops->create``): the network device the vport
+  sits on, an existing one (netdev) or one of its own (every other type);
+* :meth:`SimVport.send` (``ops->send``, via ``ovs_vport_send()``): what an
+  output to the vport does with the frame;
+* :meth:`SimVport.receive_underlay` (a tunnel's UDP/IP receive handler):
+  offered each outer frame that reaches the host; a tunnel vport that takes
+  it hands the inner frame to ``SimDatapath.receive`` (``ovs_vport_receive()``).
+
+Tunnel types live in their own modules (vport_vxlan.py); adding one is a new
+module with a subclass decorated ``@vport_type(VportKind.X)``, imported by
+odp.sim.datapath.  A type the simulator cannot carry traffic through yet is a
+:class:`CarriesNoTraffic` vport: it is created (its configuration works as on
+the kernel) but flows and EXECUTEs that output to it are refused with
+NotSupported when they are installed or run.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from odp.datapath import VportInfo, VportKind, VportStats
-from odp.sim.network import Interface
+from odp.errors import ExistsError, NotFoundError
+from odp.sim.network import Host, Interface
+from odp.sim.packet import TunnelInfo
+from odp.sim.trace import Drop, Output
+
+if TYPE_CHECKING:
+    from odp.sim.datapath import SimDatapath
+
+__all__ = [
+    "CarriesNoTraffic",
+    "Counters",
+    "InternalVport",
+    "NetdevVport",
+    "SimVport",
+    "make_vport",
+    "vport_type",
+]
 
 
 @dataclass(slots=True)
@@ -34,6 +67,8 @@ class Counters:
 
 @dataclass(slots=True, eq=False)
 class SimVport:
+    """A vport; the base of every type (use :func:`make_vport` to create one)."""
+
     port_no: int
     name: str
     kind: VportKind
@@ -46,9 +81,25 @@ class SimVport:
     #: Lets the packet path's fast path output without a method call.
     sink: deque[bytes] | None = field(init=False, default=None)
 
+    #: Whether the simulator can send traffic through this type.
+    carries_traffic: ClassVar[bool] = True
+
     def __post_init__(self) -> None:
-        if self.kind in (VportKind.NETDEV, VportKind.INTERNAL):
-            self.sink = self.interface.sent
+        pass
+
+    @classmethod
+    def device(cls, host: Host, name: str) -> Interface:
+        """``ops->create``: a device of its own, named as the vport (the check
+        that the name is free is the caller's)."""
+        return host.add_interface(name, owned_by_vport=True)
+
+    def send(self, dp: SimDatapath, frame: bytes, tunnel: TunnelInfo | None) -> None:
+        """``ops->send``: ``frame`` is output to this vport with egress ``tunnel`` metadata."""
+        raise NotImplementedError
+
+    def receive_underlay(self, dp: SimDatapath, outer: bytes) -> bool:
+        """Offered an outer frame that reached the host; True if this vport took it."""
+        return False
 
     def info(self, dp_ifindex: int, all_pids: bool = True) -> VportInfo:
         """``all_pids`` False: report only the first upcall pid, as the kernel does
@@ -63,3 +114,97 @@ class SimVport:
             stats=self.counters.freeze(),
             ifindex=self.interface.ifindex,
         )
+
+
+_V = TypeVar("_V", bound=type[SimVport])
+_TYPES: dict[VportKind, type[SimVport]] = {}
+
+
+def vport_type(kind: VportKind) -> Callable[[_V], _V]:
+    """Register a :class:`SimVport` subclass as the ops of ``kind`` (``ovs_vport_ops_register()``)."""
+
+    def register(cls: _V) -> _V:
+        _TYPES[kind] = cls
+        return cls
+
+    return register
+
+
+def make_vport(
+    port_no: int,
+    name: str,
+    kind: VportKind,
+    interface: Interface,
+    *,
+    upcall_pids: tuple[int, ...] = (0,),
+    dst_port: int | None = None,
+    counters: Counters | None = None,
+) -> SimVport:
+    """A vport of ``kind`` with its type's ops."""
+    return vport_class(kind)(
+        port_no, name, kind, interface, upcall_pids, dst_port, counters if counters is not None else Counters()
+    )
+
+
+def vport_class(kind: VportKind) -> type[SimVport]:
+    return _TYPES.get(kind, CarriesNoTraffic)
+
+
+class _DeviceVport(SimVport):
+    """A vport on a network device: output puts the frame on the device."""
+
+    __slots__ = ()
+
+    def __post_init__(self) -> None:
+        self.sink = self.interface.sent
+
+    def send(self, dp: SimDatapath, frame: bytes, tunnel: TunnelInfo | None) -> None:
+        obs = dp.observer
+        if obs is not None:
+            obs.emit(Output(obs.depth, dp.name, self.port_no, self.name, self.kind, frame))
+        counters = self.counters
+        counters.tx_packets += 1
+        counters.tx_bytes += len(frame)
+        self.interface.sent.append(frame)
+
+
+@vport_type(VportKind.NETDEV)
+class NetdevVport(_DeviceVport):
+    """vport-netdev.c: an existing device attached to the datapath."""
+
+    __slots__ = ()
+
+    @classmethod
+    def device(cls, host: Host, name: str) -> Interface:
+        iface = host.interfaces.get(name)
+        if iface is None:
+            raise NotFoundError(f"no network device named {name!r} (create it first)")
+        if iface.attached is not None:
+            raise ExistsError(f"network device {name!r} is already attached to a datapath")
+        return iface
+
+
+@vport_type(VportKind.INTERNAL)
+class InternalVport(_DeviceVport):
+    """vport-internal_dev.c: a device of the datapath's own (the local port is one)."""
+
+    __slots__ = ()
+
+
+class CarriesNoTraffic(SimVport):
+    """A type the simulator creates but cannot send through yet (geneve, gre).
+
+    Flows and EXECUTEs with an output to one are refused (NotSupported) before
+    they can run, so :meth:`send` is reached only with a flow restored from a
+    saved state: it drops the frame rather than raise out of the packet path.
+    """
+
+    __slots__ = ()
+    carries_traffic: ClassVar[bool] = False
+
+    def send(self, dp: SimDatapath, frame: bytes, tunnel: TunnelInfo | None) -> None:
+        self.counters.tx_dropped += 1
+        obs = dp.observer
+        if obs is not None:
+            reason = f"output to port {self.port_no} ({self.name}): {self.kind.value} vports carry no traffic"
+            obs.emit(Drop(obs.depth, dp.name, reason))

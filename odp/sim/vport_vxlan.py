@@ -1,4 +1,5 @@
-"""VXLAN vports on the wire: encapsulation and decapsulation as the kernel does them.
+"""VXLAN vports: their ops (:class:`VxlanVport`), and encapsulation and
+decapsulation on the wire as the kernel does them.
 
 An OVS VXLAN vport is a collect-metadata vxlan netdev (``vport-vxlan.c``
 creates it with ``VXLAN_F_COLLECT_METADATA``, no learning, MTU
@@ -31,8 +32,10 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from odp.constants import TunnelFlag
+from odp.datapath import VportKind
 from odp.sim.packet import (
     AF_INET,
     DEFAULT_PORT_RANGE,
@@ -44,6 +47,11 @@ from odp.sim.packet import (
     ones_sum,
     udp_flow_src_port,
 )
+from odp.sim.trace import Drop, Output, Underlay
+from odp.sim.vport import SimVport, vport_type
+
+if TYPE_CHECKING:
+    from odp.sim.datapath import SimDatapath
 
 __all__ = [
     "DROP_BAD_UDP_CHECKSUM",
@@ -55,9 +63,11 @@ __all__ = [
     "DROP_NO_VNI_FLAG",
     "DROP_RESERVED_BITS",
     "DROP_SHORT_VXLAN_HEADER",
+    "VXLAN_DEFAULT_PORT",
     "VXLAN_OVERHEAD",
     "DecapDrop",
     "TunnelInfo",
+    "VxlanVport",
     "decapsulate",
     "encapsulate",
     "fill_metadata_dst",
@@ -349,3 +359,72 @@ def decapsulate(
         gbp=gbp_value,
         egress=False,
     )
+
+
+#: The UDP port a VXLAN vport listens on when created without one (IANA's).
+VXLAN_DEFAULT_PORT = 4789
+
+
+@vport_type(VportKind.VXLAN)
+class VxlanVport(SimVport):
+    """vport-vxlan.c's ops: output encapsulates onto the underlay, the underlay's
+    frames for the vport's UDP port are decapsulated and received."""
+
+    __slots__ = ()
+
+    @property
+    def udp_port(self) -> int:
+        return self.dst_port or VXLAN_DEFAULT_PORT
+
+    def send(self, dp: SimDatapath, frame: bytes, tunnel: TunnelInfo | None) -> None:
+        obs = dp.observer
+        if tunnel is None or not tunnel.ipv4_dst:
+            self.counters.tx_errors += 1  # no tunnel metadata: vxlan_xmit() drops
+            if obs is not None:
+                reason = f"output to port {self.port_no} ({self.name}): no tunnel metadata (set(tunnel(...)))"
+                obs.emit(Drop(obs.depth, dp.name, reason))
+            return
+        host = dp.host
+        if obs is not None:
+            obs.emit(Output(obs.depth, dp.name, self.port_no, self.name, self.kind, frame, tunnel, self.udp_port))
+        outer = encapsulate(
+            frame,
+            tunnel,
+            vport_dst_port=self.udp_port,
+            src_mac=host.mac,
+            dst_mac=host.neighbors.get(tunnel.ipv4_dst, 0xFFFFFFFFFFFF),
+            src_ip=host.ip or 0,
+        )
+        if outer is None:
+            self.counters.tx_errors += 1
+            if obs is not None:
+                reason = "no IPv4 underlay route for the tunnel metadata (vxlan_xmit_one())"
+                obs.emit(Drop(obs.depth + 1, dp.name, reason))
+            return
+        self.counters.tx_packets += 1
+        self.counters.tx_bytes += len(frame)
+        if obs is None:
+            host.send_underlay(outer, tunnel.ipv4_dst)
+            return
+        obs.depth += 1
+        try:
+            obs.emit(Underlay(obs.depth, dp.name, outer, tunnel.ipv4_dst))
+            host.send_underlay(outer, tunnel.ipv4_dst)
+        finally:
+            obs.depth -= 1
+
+    def receive_underlay(self, dp: SimDatapath, outer: bytes) -> bool:
+        result = decapsulate(
+            outer, local_ips={dp.host.ip or 0}, vport_dst_port=self.udp_port, vxlan_mac=self.interface.mac
+        )
+        if result is None:
+            return False
+        if isinstance(result, DecapDrop):
+            self.counters.rx_dropped += 1
+            obs = dp.observer
+            if obs is not None:
+                obs.emit(Drop(obs.depth, dp.name, f"port {self.port_no} ({self.name}): {result.reason}"))
+            return True
+        inner, tun = result
+        dp.receive(self.port_no, inner, tun)
+        return True

@@ -83,6 +83,8 @@ class Rec:
     events: list[tuple[Any, ...]] = field(default_factory=list)
     randoms: int = 0
     on_recirc: Any = None
+    #: The trace hook ActionContext has; None: nothing observes (as a datapath without an observer).
+    on_action: Any = None
 
     def output(self, port_no: int, frame: bytes, tunnel: TunnelInfo | None) -> None:
         self.events.append(("output", port_no, frame, tunnel))
