@@ -312,6 +312,13 @@ def _put_special(b: _Builder, attrs: tuple[KeyAttr, ...], has_eth: bool) -> None
 
 
 def _put_tunnel(b: _Builder, t: Tunnel) -> None:
+    # The kernel keeps Geneve and ERSPAN options in sw_flow_key.tun_opts (and
+    # their length in tun_opts_len, which a flow with options always matches):
+    # swkey has no such fields, so such a flow is refused rather than matched
+    # as if it had no options.
+    for name, opts in (("geneve", t.geneve), ("erspan", t.erspan)):
+        if opts is not None:
+            raise NotSupported(f"the simulator does not match on tunnel {name} options (tunnel.{name})")
     for attr_name, sw_name in _TUNNEL_FIELDS:
         b.put(sw_name, cast(Masked, getattr(t, attr_name)))
     ipv6 = bool(t.ipv6_src.value or t.ipv6_dst.value or t.ipv6_src.mask or t.ipv6_dst.mask)
