@@ -6,12 +6,11 @@ The rules are transcribed from ``net/openvswitch/flow_netlink.c``; see
 
 from __future__ import annotations
 
+from odp.validate.copy_actions import NEWEST_KERNEL, validate_actions
 from odp.validate.get_match import (
-    NEWEST_KERNEL,
     _accepted_matches,  # noqa: F401 - tests inspect the cache of accepted shapes
     kernel_mask,
     stored_key_and_mask,
-    validate_actions,
     validate_match,
 )
 
