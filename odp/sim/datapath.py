@@ -45,7 +45,6 @@ from odp.datapath import (
 )
 from odp.errors import ExistsError, FieldError, InvalidArgument, InvalidFlow, NotFoundError, NotSupported
 from odp.keys import DpHash, InPort, Match, Priority, RecircId, SkbMark, Tunnel
-from odp.sim import swkey as sk
 from odp.sim.actions import execute_actions
 from odp.sim.flow import extract
 from odp.sim.flow_netlink import flow_match, from_match, packet_match
@@ -55,6 +54,7 @@ from odp.sim.network import Host
 from odp.sim.packet import TunnelInfo
 from odp.sim.vport import SimVport
 from odp.sim.vport_vxlan import decapsulate, encapsulate
+from odp.validate import swkey as sk
 from odp.validate import validate_actions, validate_match
 
 #: How deep recirculation may nest before the packet is dropped (the kernel's

@@ -2,7 +2,7 @@
 
 :func:`extract` does what the kernel's ``key_extract()`` / ``key_extract_l3l4()``
 do for an Ethernet frame (``mac_proto`` Ethernet) and returns the flat
-:mod:`odp.sim.swkey` int plus the header offsets the kernel leaves in the skb.
+:mod:`odp.validate.swkey` int plus the header offsets the kernel leaves in the skb.
 
 The kernel source is the specification; the rules reproduced here, with the
 kernel function that implements each:
@@ -59,7 +59,7 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
-from odp.sim import swkey
+from odp.validate import swkey
 
 __all__ = ["Extracted", "Frame", "extract"]
 

@@ -75,7 +75,7 @@ from odp.keys import (
     UnknownKeyAttr,
     Vlan,
 )
-from odp.sim import swkey as sk
+from odp.validate import swkey as sk
 
 AF_INET = 2
 AF_INET6 = 10

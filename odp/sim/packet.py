@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from odp.constants import TunnelFlag
 from odp.keys import Tunnel
-from odp.sim import swkey
+from odp.validate import swkey
 
 __all__ = [
     "AF_INET",

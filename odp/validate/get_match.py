@@ -1176,7 +1176,7 @@ def stored_key_and_mask(match: Match) -> tuple[dict[str, int], dict[str, int]]:
     options as an int of ``tun_opts_len`` bytes) ``tun_proto`` (2 AF_INET, 10
     AF_INET6; mask 0xff when the mask has a tunnel); ``ct_state ct_zone ct_mark
     ct_labels ct_orig_proto ct_orig_src ct_orig_dst ct_orig_tp_src
-    ct_orig_tp_dst``; ``mac_proto`` (odp/sim/swkey.py's convention: 0 Ethernet,
+    ct_orig_tp_dst``; ``mac_proto`` (odp/validate/swkey.py's convention: 0 Ethernet,
     1 no L2 header; mask always 0xff); ``eth_src eth_dst vlan_tci vlan_tpid
     cvlan_tci cvlan_tpid eth_type`` (vlan/cvlan tci masks are 0xffff unless the
     match masks them: a flow without vlan() only matches untagged packets);

@@ -27,8 +27,9 @@ from scapy.layers.l2 import ARP, LLC, SNAP, Dot1AD, Dot1Q, Dot3, Ether
 from scapy.layers.sctp import SCTP
 from scapy.packet import Packet, Raw
 
-from odp.sim import flow, swkey
+from odp.sim import flow
 from odp.sim.flow import Extracted, extract
+from odp.validate import swkey
 
 SRC = "00:11:22:33:44:55"
 DST = "66:77:88:99:aa:bb"

@@ -38,9 +38,9 @@ from odp.keys import (
     Udp,
     Vlan,
 )
-from odp.sim import swkey as sk
 from odp.sim.flow_netlink import _from_match, from_match
 from odp.validate import stored_key_and_mask, validate_match
+from odp.validate import swkey as sk
 
 #: validate.py's name for a field where swkey's differs.
 _RENAMED = {"mpls_labels": "mpls_count"}
