@@ -47,7 +47,6 @@ from odp.errors import ExistsError, FieldError, InvalidArgument, InvalidFlow, No
 from odp.keys import DpHash, InPort, Match, Priority, RecircId, SkbMark, Tunnel
 from odp.sim.actions import execute_actions
 from odp.sim.flow import extract
-from odp.sim.flow_netlink import flow_match, from_match, packet_match
 from odp.sim.flow_table import FlowTable, SimFlow
 from odp.sim.meter import MeterTable
 from odp.sim.network import Host
@@ -56,6 +55,7 @@ from odp.sim.vport import SimVport
 from odp.sim.vport_vxlan import decapsulate, encapsulate
 from odp.validate import swkey as sk
 from odp.validate import validate_actions, validate_match
+from odp.validate.fastpath import flow_match, from_match, packet_match
 
 #: How deep recirculation may nest before the packet is dropped (the kernel's
 #: OVS_RECURSION_LIMIT-style guard).

@@ -1,6 +1,6 @@
 """The simulator's match conversion agrees with the validator's transcription of the kernel.
 
-``odp.sim.flow_netlink.from_match`` (the flow table's fast conversion) and
+``odp.validate.fastpath.from_match`` (the flow table's fast conversion) and
 ``odp.validate.stored_key_and_mask`` (ovs_nla_get_match transcribed on the
 codec's bytes) must store the same key and mask for every match the kernel
 accepts.
@@ -38,9 +38,9 @@ from odp.keys import (
     Udp,
     Vlan,
 )
-from odp.sim.flow_netlink import _from_match, from_match
 from odp.validate import stored_key_and_mask, validate_match
 from odp.validate import swkey as sk
+from odp.validate.fastpath import _from_match, from_match
 
 #: validate.py's name for a field where swkey's differs.
 _RENAMED = {"mpls_labels": "mpls_count"}
