@@ -1268,7 +1268,7 @@ class Tracer:
     def _wrap_datapath(self, d: SimDatapath) -> None:
         from odp.sim.flow import extract
         from odp.validate import swkey as sk
-        from odp.validate.fastpath import flow_match, packet_match
+        from odp.validate.put_key import flow_match, packet_match
 
         orig_receive, orig_process, orig_upcall, orig_output = d.receive, d.process, d.upcall, d.output
         orig_lookup = d.table.lookup

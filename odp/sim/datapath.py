@@ -55,7 +55,8 @@ from odp.sim.vport import SimVport
 from odp.sim.vport_vxlan import decapsulate, encapsulate
 from odp.validate import swkey as sk
 from odp.validate import validate_actions, validate_match
-from odp.validate.fastpath import flow_match, from_match, packet_match
+from odp.validate.fastpath import from_match
+from odp.validate.put_key import flow_match, packet_match
 
 #: How deep recirculation may nest before the packet is dropped (the kernel's
 #: OVS_RECURSION_LIMIT-style guard).

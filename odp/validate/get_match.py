@@ -1,62 +1,25 @@
-"""The kernel's key, mask and action rules (openvswitch.ko's EINVAL answers), in one module.
+"""``ovs_nla_get_match`` (net/openvswitch/flow_netlink.c), transcribed: the key and mask the kernel stores.
 
-The specification is ``net/openvswitch/flow_netlink.c`` (``ovs_nla_get_match``,
-``__ovs_nla_copy_actions`` and ``__ovs_nla_put_key``) and the parts of
-``conntrack.c`` they call.  Rather than a list of hand-written conditions, the
-match checks *replay the kernel's parser*: a :class:`~odp.keys.Match` is turned
-into the netlink bytes odp's codec sends (a KEY attribute and a MASK attribute
-that carries every attribute's mask, ``Match.mask_only`` attributes only in the
-mask) and those bytes go through a Python transcription of
-``parse_flow_nlattrs``, ``parse_vlan_from_nlattrs``, ``ovs_key_from_nlattrs``
-and ``match_validate``, filling the same ``sw_flow_key`` fields the kernel
-fills.  So the quirks come for free: all-zero mask attributes count as absent,
-the VLAN mask code reads the key's attribute when the mask has none, a mask can
-only name attributes the key allows, and so on.
-
-Public functions
-----------------
-``validate_match(match)``
-    Raises :class:`~odp.errors.InvalidFlow` exactly when the kernel would answer
-    EINVAL to OVS_FLOW_CMD_NEW with this key and mask.
-``validate_actions(actions, match=None, *, kernel=None)``
-    The checks of ``__ovs_nla_copy_actions`` that do not depend on datapath
-    state.  Without ``match`` the checks that need the flow key are skipped
-    until an action makes the relevant state known (e.g. after ``push_eth``).
-    ``kernel=(6, 1)`` applies the action set of that kernel (``drop`` needs 6.4,
-    ``hash(sym_l4)`` 6.5, ``psample`` 6.11); the default is the newest kernel.
-    ``packet=True`` checks actions for OVS_PACKET_CMD_EXECUTE against a packet key.
-``kernel_mask(match, *, masked_key=False)``
-    The match as the kernel stores and dumps it (see its docstring).
-``stored_key_and_mask(match)``
-    The kernel's ``sw_flow_key`` key and mask as two dicts of field -> int.
-
-What is checked is what odp sends
----------------------------------
-Keys and masks are encoded with :mod:`odp.netlink.codec` (``encode_key`` /
-``encode_mask``), so the codec's conventions apply (for instance it always
-sends a tunnel TTL, 0 when wildcarded, so the kernel's TTL requirement only
-bites raw attributes; ``set_masked`` is sent as ``value & mask`` then the
-mask).  ``set()`` payloads are ``encode_key_attr``'s.  A model value the codec
-cannot encode (a mask-only twin of a key attribute, a value too wide for its
-field) is reported as rule ``unencodable``.  ``push_nsh`` is checked as the
-kernel reads it: one nested ``OVS_KEY_ATTR_NSH`` attribute inside PUSH_NSH.
-
-Simplifications (documented where they matter): the kernel overlays IPv4, IPv6,
-ARP, ND, NSH and the conntrack original tuple in unions; here they are separate
-fields, which changes nothing for validation and only matters for dumps of keys
-that carry attributes of two different L3 protocols (their masks must then be
-zero).  Limits that need datapath state (unknown conntrack helpers, meters,
-MAX_ACTIONS_BUFSIZE, CONFIG_* options) are not checked: all conntrack options
-are assumed built in.
+Rather than a list of hand-written conditions, the match checks *replay the
+kernel's parser*: a :class:`~odp.keys.Match` is turned into the netlink bytes
+odp's codec sends (a KEY attribute and a MASK attribute that carries every
+attribute's mask, ``Match.mask_only`` attributes only in the mask) and those
+bytes go through a Python transcription of ``parse_flow_nlattrs``,
+``parse_vlan_from_nlattrs``, ``ovs_key_from_nlattrs`` and ``match_validate``,
+filling the ``sw_flow_key`` fields of :mod:`odp.validate.swkey` as the kernel
+fills its own.  So the quirks come for free: all-zero mask attributes count as
+absent, the VLAN mask code reads the key's attribute when the mask has none, a
+mask can only name attributes the key allows, and so on.  The same parse
+gives the simulator's flow table its key and mask (:func:`sw_match`).
 """
 
 from __future__ import annotations
 
 import struct
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeAlias, cast
+from typing import Any, cast
 
 from odp._cache import ComputeCache, last_by_identity
 from odp._codegen import define
@@ -81,7 +44,6 @@ from odp.constants import (
     TunnelFlag,
 )
 from odp.errors import FieldError, InvalidFlow
-from odp.fields import Masked
 from odp.keys import (
     ALL_ATTR_CLASSES,
     Arp,
@@ -95,7 +57,6 @@ from odp.keys import (
     Ipv4,
     Ipv6,
     KeyAttr,
-    MaskedBytes,
     Match,
     Mpls,
     Nd,
@@ -109,10 +70,11 @@ from odp.keys import (
     Udp,
 )
 from odp.netlink import codec as _codec
+from odp.validate import swkey as sk
 
 __all__ = [
-    "kernel_mask",
     "stored_key_and_mask",
+    "sw_match",
     "validate_match",
 ]
 
@@ -184,16 +146,18 @@ _ERSPAN_METADATA_LEN = 12  # sizeof(struct erspan_metadata)
 _VXLAN_METADATA_LEN = 4  # sizeof(struct vxlan_metadata)
 _AF_INET, _AF_INET6 = 2, 10
 
-# Tunnel flags as stored in the simulated key: odp's TunnelFlag bits plus the
-# kernel's option-type flags.
+# Tunnel flags as stored in swkey: odp's TunnelFlag bits plus the kernel's
+# option-type flags.
 _TF_OAM, _TF_DF, _TF_CSUM, _TF_KEY = int(TunnelFlag.OAM), int(TunnelFlag.DF), int(TunnelFlag.CSUM), int(TunnelFlag.KEY)
-_TF_GENEVE, _TF_VXLAN, _TF_ERSPAN = 0x10, 0x20, 0x40
+_TF_GENEVE, _TF_VXLAN, _TF_ERSPAN = sk.TUN_GENEVE_OPT, sk.TUN_VXLAN_OPT, sk.TUN_ERSPAN_OPT
 
 # NSH (OVS_NSH_KEY_ATTR_*), tun_proto numbers (include/net/tun_proto.h).
 _NSH_BASE, _NSH_MD1, _NSH_MD2 = 1, 2, 3
 _NSH_CTX_HDRS_MAX_LEN = 248
 
-_MAC_PROTO_NONE, _MAC_PROTO_ETHERNET = 0, 1
+# swkey's mac_proto (the kernel has MAC_PROTO_NONE 0, MAC_PROTO_ETHERNET 1;
+# swkey flips them so that the key of an Ethernet packet stays a small int).
+_MAC_PROTO_NONE, _MAC_PROTO_ETHERNET = 1, 0
 _FRAG_LATER = 2
 _FRAG_MAX = 2
 _MPLS_LABEL_DEPTH = 3
@@ -303,43 +267,14 @@ def _attr_payload(attr: KeyAttr, mask: bool = False) -> bytes:
 # The simulated sw_flow_key.
 # ---------------------------------------------------------------------------
 
-_SW_FIELDS: tuple[str, ...] = (
-    "recirc_id", "dp_hash", "priority", "in_port", "skb_mark",
-    "tun_id", "tun_u", "tun_tos", "tun_ttl", "tun_tp_src", "tun_tp_dst", "tun_flags",
-    "tun_opts", "tun_opts_len", "tun_proto",
-    "ct_state", "ct_zone", "ct_mark", "ct_labels", "ct_orig_proto",
-    "ct_orig4_src", "ct_orig4_dst", "ct_orig6_src", "ct_orig6_dst", "ct_orig_tp_src", "ct_orig_tp_dst",
-    "mac_proto", "eth_src", "eth_dst", "vlan_tpid", "vlan_tci", "cvlan_tpid", "cvlan_tci", "eth_type",
-    "ip_proto", "ip_tos", "ip_ttl", "ip_frag", "ipv4_src", "ipv4_dst", "arp_sha", "arp_tha",
-    "ipv6_src", "ipv6_dst", "ipv6_label", "ipv6_exthdrs", "nd_target", "nd_sll", "nd_tll",
-    "nsh_flags", "nsh_ttl", "nsh_mdtype", "nsh_np", "nsh_path_hdr", "nsh_c1", "nsh_c2", "nsh_c3", "nsh_c4",
-    "mpls_labels", "mpls_lse0", "mpls_lse1", "mpls_lse2",
-    "tp_src", "tp_dst", "tcp_flags",
-)  # fmt: skip
-
+#: The kernel's sw_flow_key as a dict of swkey fields (odp.validate.swkey):
+#: the parser below fills it field by field as the kernel's SW_FLOW_KEY_PUT
+#: does, and sw_match() packs it into the ints the flow table stores.
 SwKey = dict[str, int]
 
 
 def _blank() -> SwKey:
-    return dict.fromkeys(_SW_FIELDS, 0)
-
-
-# The tunnel address union: 32 bytes (ipv6.src, ipv6.dst); ipv4.src/dst are
-# its first 8 bytes.  Kept as one 256-bit int, big-endian.
-def _tun_ipv4_src(sw: SwKey) -> int:
-    return (sw["tun_u"] >> 224) & 0xFFFFFFFF
-
-
-def _tun_ipv4_dst(sw: SwKey) -> int:
-    return (sw["tun_u"] >> 192) & 0xFFFFFFFF
-
-
-def _tun_ipv6_src(sw: SwKey) -> int:
-    return sw["tun_u"] >> 128
-
-
-def _tun_ipv6_dst(sw: SwKey) -> int:
-    return sw["tun_u"] & ((1 << 128) - 1)
+    return dict.fromkeys(sk.NAMES, 0)
 
 
 def _put_bits(word: int, shift: int, width: int, value: int) -> int:
@@ -353,12 +288,12 @@ def _put_opts(sw: SwKey, data: bytes) -> None:
     sw["tun_opts"] = _put_bits(sw["tun_opts"], 0, width, _be(data))
 
 
-def _get_opts(sw: SwKey, length: int) -> bytes:
+def _get_opts(sw: Mapping[str, int], length: int) -> bytes:
     return (sw["tun_opts"] & ((1 << (8 * length)) - 1)).to_bytes(length, "big")
 
 
 def _masked(key: SwKey, mask: SwKey) -> SwKey:
-    return {name: key[name] & mask[name] for name in _SW_FIELDS}
+    return {name: key[name] & mask[name] for name in sk.NAMES}
 
 
 # ---------------------------------------------------------------------------
@@ -480,16 +415,16 @@ def _ip_tun_from_nlattr(data: bytes, sw: SwKey, key: SwKey, is_mask: bool) -> in
             sw["tun_id"] = _be(payload)
             flags |= _TF_KEY
         elif type_ == _TUN_IPV4_SRC:
-            sw["tun_u"] = _put_bits(sw["tun_u"], 224, 32, _be(payload))
+            sw["tun_ipv4_src"] = _be(payload)
             ipv4 = True
         elif type_ == _TUN_IPV4_DST:
-            sw["tun_u"] = _put_bits(sw["tun_u"], 192, 32, _be(payload))
+            sw["tun_ipv4_dst"] = _be(payload)
             ipv4 = True
         elif type_ == _TUN_IPV6_SRC:
-            sw["tun_u"] = _put_bits(sw["tun_u"], 128, 128, _be(payload))
+            sw["tun_ipv6_src"] = _be(payload)
             ipv6 = True
         elif type_ == _TUN_IPV6_DST:
-            sw["tun_u"] = _put_bits(sw["tun_u"], 0, 128, _be(payload))
+            sw["tun_ipv6_dst"] = _be(payload)
             ipv6 = True
         elif type_ == _TUN_TOS:
             sw["tun_tos"] = payload[0]
@@ -549,8 +484,8 @@ def _ip_tun_from_nlattr(data: bytes, sw: SwKey, key: SwKey, is_mask: bool) -> in
         if ipv4:
             if bridge:
                 if (
-                    _tun_ipv4_src(sw)
-                    or _tun_ipv4_dst(sw)
+                    sw["tun_ipv4_src"]
+                    or sw["tun_ipv4_dst"]
                     or sw["tun_tp_src"]
                     or sw["tun_tp_dst"]
                     or sw["tun_ttl"]
@@ -560,9 +495,9 @@ def _ip_tun_from_nlattr(data: bytes, sw: SwKey, key: SwKey, is_mask: bool) -> in
                     raise _fail(
                         "tunnel-bridge-info", "tunnel", "tunnel() in IPv4 bridge-info mode may only carry tun_id"
                     )
-            elif not _tun_ipv4_dst(sw):
+            elif not sw["tun_ipv4_dst"]:
                 raise _fail("tunnel-dst-zero", "tunnel", "tunnel() destination address dst is 0.0.0.0")
-        if ipv6 and not _tun_ipv6_dst(sw):
+        if ipv6 and not sw["tun_ipv6_dst"]:
             raise _fail("tunnel-dst-zero", "tunnel", "tunnel() destination address ipv6_dst is ::")
         if not ttl and not bridge:
             raise _fail("tunnel-needs-ttl", "tunnel", "tunnel() needs a ttl")
@@ -708,12 +643,12 @@ def _metadata_from_nlattrs(sw: SwKey, key: SwKey, attrs: int, a: dict[int, bytes
         attrs &= ~_bit(K.CT_LABELS)
     if attrs & _bit(K.CT_ORIG_TUPLE_IPV4):
         src, dst, tp_src, tp_dst, proto = struct.unpack("!IIHHB3x", a[K.CT_ORIG_TUPLE_IPV4])
-        sw.update(ct_orig4_src=src, ct_orig4_dst=dst, ct_orig_tp_src=tp_src, ct_orig_tp_dst=tp_dst)
+        sw.update(ct_orig_src=src, ct_orig_dst=dst, ct_orig_tp_src=tp_src, ct_orig_tp_dst=tp_dst)
         sw["ct_orig_proto"] = proto
         attrs &= ~_bit(K.CT_ORIG_TUPLE_IPV4)
     if attrs & _bit(K.CT_ORIG_TUPLE_IPV6):
         src6, dst6, tp_src, tp_dst, proto = struct.unpack("!16s16sHHB3x", a[K.CT_ORIG_TUPLE_IPV6])
-        sw.update(ct_orig6_src=_be(src6), ct_orig6_dst=_be(dst6), ct_orig_tp_src=tp_src, ct_orig_tp_dst=tp_dst)
+        sw.update(ct_orig_src=_be(src6), ct_orig_dst=_be(dst6), ct_orig_tp_src=tp_src, ct_orig_tp_dst=tp_dst)
         sw["ct_orig_proto"] = proto
         attrs &= ~_bit(K.CT_ORIG_TUPLE_IPV6)
     mac_proto = _MAC_PROTO_ETHERNET
@@ -767,7 +702,8 @@ def _key_from_nlattrs(sw: SwKey, key: SwKey, attrs: int, a: dict[int, bytes], is
         sip, tip, op, sha, tha = struct.unpack("!IIH6s6s2x", a[K.ARP])
         if not is_mask and op & 0xFF00:
             raise _fail("arp-op-range", "arp", f"arp op {op} is above 255")
-        sw.update(ipv4_src=sip, ipv4_dst=tip, ip_proto=op & 0xFF, arp_sha=_be(sha), arp_tha=_be(tha))
+        # The kernel keeps the op in ip.proto (8 bits); swkey has arp_op, as wide.
+        sw.update(ipv4_src=sip, ipv4_dst=tip, arp_op=op & 0xFF, arp_sha=_be(sha), arp_tha=_be(tha))
         attrs &= ~_bit(K.ARP)
     if attrs & _bit(K.NSH):
         _nsh_key_put(a[K.NSH], sw, is_mask, False)
@@ -1192,282 +1128,25 @@ def stored_key_and_mask(match: Match) -> tuple[dict[str, int], dict[str, int]]:
 
 
 def _export(sw: SwKey, key: SwKey) -> dict[str, int]:
-    out = {
-        name: sw[name]
-        for name in _SW_FIELDS
-        if name not in ("tun_u", "tun_opts", "mpls_labels", "mac_proto")
-        and not name.startswith(("ct_orig4", "ct_orig6"))
-    }
+    out = {name: value for name, value in sw.items() if name not in ("tun_opts", "mpls_labels", "arp_op")}
     out.update(
-        tun_ipv4_src=_tun_ipv4_src(sw),
-        tun_ipv4_dst=_tun_ipv4_dst(sw),
-        tun_ipv6_src=_tun_ipv6_src(sw),
-        tun_ipv6_dst=_tun_ipv6_dst(sw),
         tun_gbp=_ne(_get_opts(sw, 4)) if key["tun_flags"] & _TF_VXLAN else 0,
         tun_opts=_be(_get_opts(sw, key["tun_opts_len"])) if key["tun_opts_len"] else 0,
         mpls_count=sw["mpls_labels"],
-        mac_proto=0xFF if sw["mac_proto"] == 0xFF else (0 if sw["mac_proto"] == _MAC_PROTO_ETHERNET else 1),
-        arp_op=sw["ip_proto"] if key["eth_type"] in (ETH_P_ARP, ETH_P_RARP) else 0,
     )
-    v6 = key["eth_type"] == ETH_P_IPV6
-    out["ct_orig_src"] = sw["ct_orig6_src"] if v6 else sw["ct_orig4_src"]
-    out["ct_orig_dst"] = sw["ct_orig6_dst"] if v6 else sw["ct_orig4_dst"]
-    return out
-
-
-# ---------------------------------------------------------------------------
-# __ovs_nla_put_key, transcribed: what a dump reports.
-# ---------------------------------------------------------------------------
-
-# A dumped attribute: (type, content).  Content is a tuple of field ints for
-# fixed attributes and MPLS, a dict for TUNNEL and NSH, a list for ENCAP.
-_Content: TypeAlias = "tuple[int, ...] | dict[str, object] | list[_Dumped]"
-_Dumped: TypeAlias = "tuple[int, _Content]"
-
-
-def _tunnel_dump(out: SwKey, opts_len: int, tun_proto: int) -> dict[str, object]:
-    d: dict[str, object] = {}
-    flags = out["tun_flags"]
-    if flags & _TF_KEY:
-        d["tun_id"] = out["tun_id"]
-    if tun_proto == _AF_INET:
-        if _tun_ipv4_src(out):
-            d["ipv4_src"] = _tun_ipv4_src(out)
-        if _tun_ipv4_dst(out):
-            d["ipv4_dst"] = _tun_ipv4_dst(out)
-    elif tun_proto == _AF_INET6:
-        if _tun_ipv6_src(out):
-            d["ipv6_src"] = _tun_ipv6_src(out)
-        if _tun_ipv6_dst(out):
-            d["ipv6_dst"] = _tun_ipv6_dst(out)
-    if out["tun_tos"]:
-        d["tos"] = out["tun_tos"]
-    d["ttl"] = out["tun_ttl"]
-    for name in ("tp_src", "tp_dst"):
-        if out["tun_" + name]:
-            d[name] = out["tun_" + name]
-    d["flags"] = flags & (_TF_DF | _TF_CSUM | _TF_OAM | _TF_KEY)
-    if opts_len:
-        if flags & _TF_GENEVE:
-            d["geneve"] = _get_opts(out, opts_len)
-        elif flags & _TF_VXLAN:
-            d["vxlan_gbp"] = _ne(_get_opts(out, _VXLAN_METADATA_LEN))
-        elif flags & _TF_ERSPAN:
-            d["erspan"] = _get_opts(out, opts_len)
-    return d
-
-
-def _put_key(sw: SwKey, out: SwKey, is_mask: bool) -> list[_Dumped]:
-    top: list[_Dumped] = []
-    cur = top
-    top.append((K.RECIRC_ID, (out["recirc_id"],)))
-    top.append((K.DP_HASH, (out["dp_hash"],)))
-    top.append((K.PRIORITY, (out["priority"],)))
-    if sw["tun_proto"] or is_mask:
-        top.append((K.TUNNEL, _tunnel_dump(out, sw["tun_opts_len"], sw["tun_proto"])))
-    if sw["in_port"] == DP_MAX_PORTS:
-        if is_mask and out["in_port"] == 0xFFFF:
-            top.append((K.IN_PORT, (0xFFFFFFFF,)))
+    if key["eth_type"] in (ETH_P_ARP, ETH_P_RARP):
+        out["arp_op"] = out["ip_proto"] = sw["arp_op"]  # the kernel's ip.proto holds the op
     else:
-        top.append((K.IN_PORT, ((0xFFFF0000 if is_mask else 0) | out["in_port"],)))
-    top.append((K.SKB_MARK, (out["skb_mark"],)))
-    top.append((K.CT_STATE, (out["ct_state"],)))
-    top.append((K.CT_ZONE, (out["ct_zone"],)))
-    top.append((K.CT_MARK, (out["ct_mark"],)))
-    top.append((K.CT_LABELS, (out["ct_labels"],)))
-    if sw["ct_orig_proto"]:
-        if sw["eth_type"] == ETH_P_IP:
-            fields4 = (out["ct_orig4_src"], out["ct_orig4_dst"], out["ct_orig_tp_src"], out["ct_orig_tp_dst"])
-            top.append((K.CT_ORIG_TUPLE_IPV4, (*fields4, out["ct_orig_proto"])))
-        elif sw["eth_type"] == ETH_P_IPV6:
-            fields6 = (out["ct_orig6_src"], out["ct_orig6_dst"], out["ct_orig_tp_src"], out["ct_orig_tp_dst"])
-            top.append((K.CT_ORIG_TUPLE_IPV6, (*fields6, out["ct_orig_proto"])))
-    if sw["mac_proto"] == _MAC_PROTO_ETHERNET:
-        top.append((K.ETHERNET, (out["eth_src"], out["eth_dst"])))
-        if sw["vlan_tci"] or _is_vlan_type(sw["eth_type"]):
-            cur.append((K.ETHERTYPE, (0xFFFF if is_mask else out["vlan_tpid"],)))
-            cur.append((K.VLAN, (out["vlan_tci"],)))
-            encap: list[_Dumped] = []
-            cur.append((K.ENCAP, encap))
-            cur = encap
-            if not sw["vlan_tci"]:
-                return top
-            if sw["cvlan_tci"] or _is_vlan_type(sw["eth_type"]):
-                cur.append((K.ETHERTYPE, (0xFFFF if is_mask else out["cvlan_tpid"],)))
-                cur.append((K.VLAN, (out["cvlan_tci"],)))
-                inner: list[_Dumped] = []
-                cur.append((K.ENCAP, inner))
-                cur = inner
-                if not sw["cvlan_tci"]:
-                    return top
-        if sw["eth_type"] == ETH_P_802_2:
-            if is_mask and out["eth_type"]:
-                cur.append((K.ETHERTYPE, (out["eth_type"],)))
-            return top
-    cur.append((K.ETHERTYPE, (out["eth_type"],)))
-    eth_type = sw["eth_type"]
-    if _is_vlan_type(eth_type):
-        return top
-    if eth_type == ETH_P_IP:
-        ip = (out["ip_proto"], out["ip_tos"], out["ip_ttl"], out["ip_frag"])
-        cur.append((K.IPV4, (out["ipv4_src"], out["ipv4_dst"], *ip)))
-    elif eth_type == ETH_P_IPV6:
-        ip6 = (out["ipv6_label"], out["ip_proto"], out["ip_tos"], out["ip_ttl"], out["ip_frag"])
-        cur.append((K.IPV6, (out["ipv6_src"], out["ipv6_dst"], *ip6)))
-        cur.append((K.IPV6_EXTHDRS, (out["ipv6_exthdrs"],)))
-    elif eth_type == ETH_P_NSH:
-        nsh: dict[str, object] = {n: out["nsh_" + n] for n in ("flags", "ttl", "mdtype", "np", "path_hdr")}
-        if is_mask or sw["nsh_mdtype"] == 1:
-            nsh.update({f"c{i}": out[f"nsh_c{i}"] for i in range(1, 5)})
-        cur.append((K.NSH, nsh))
-    elif eth_type in (ETH_P_ARP, ETH_P_RARP):
-        arp = (out["ipv4_src"], out["ipv4_dst"], out["ip_proto"], out["arp_sha"], out["arp_tha"])
-        cur.append((K.ARP, arp))
-    elif _is_mpls_type(eth_type):
-        count = bin(out["mpls_labels"]).count("1")
-        cur.append((K.MPLS, tuple(out[f"mpls_lse{i}"] for i in range(min(count, _MPLS_LABEL_DEPTH)))))
-    if eth_type in (ETH_P_IP, ETH_P_IPV6) and sw["ip_frag"] != _FRAG_LATER:
-        proto = sw["ip_proto"]
-        tp = (out["tp_src"], out["tp_dst"])
-        if proto == IPPROTO_TCP:
-            cur.append((K.TCP, tp))
-            cur.append((K.TCP_FLAGS, (out["tcp_flags"],)))
-        elif proto == IPPROTO_UDP:
-            cur.append((K.UDP, tp))
-        elif proto == IPPROTO_SCTP:
-            cur.append((K.SCTP, tp))
-        elif eth_type == ETH_P_IP and proto == IPPROTO_ICMP:
-            cur.append((K.ICMP, (out["tp_src"] & 0xFF, out["tp_dst"] & 0xFF)))
-        elif eth_type == ETH_P_IPV6 and proto == IPPROTO_ICMPV6:
-            cur.append((K.ICMPV6, (out["tp_src"] & 0xFF, out["tp_dst"] & 0xFF)))
-            if sw["tp_src"] in _ND_TYPES:
-                cur.append((K.ND, (out["nd_target"], out["nd_sll"], out["nd_tll"])))
-    return top
-
-
-_DUMP_RANK: dict[int, int] = {
-    t: i
-    for i, t in enumerate(
-        (
-            K.RECIRC_ID, K.DP_HASH, K.PRIORITY, K.TUNNEL, K.IN_PORT, K.SKB_MARK, K.CT_STATE, K.CT_ZONE,
-            K.CT_MARK, K.CT_LABELS, K.CT_ORIG_TUPLE_IPV4, K.CT_ORIG_TUPLE_IPV6, K.ETHERNET, K.ETHERTYPE,
-            K.VLAN, K.ENCAP, K.IPV4, K.IPV6, K.IPV6_EXTHDRS, K.NSH, K.ARP, K.MPLS, K.TCP, K.TCP_FLAGS,
-            K.UDP, K.SCTP, K.ICMP, K.ICMPV6, K.ND,
-        )
-    )
-}  # fmt: skip
-
-
-def _merge_tunnel(kd: dict[str, object], md: dict[str, object]) -> Tunnel:
-    def num(d: dict[str, object], name: str) -> int:
-        v = d.get(name, 0)
-        return v if isinstance(v, int) else 0
-
-    def blob(d: dict[str, object], name: str) -> bytes | None:
-        v = d.get(name)
-        return v if isinstance(v, bytes) else None
-
-    kw: dict[str, Any] = {}
-    for name in ("tun_id", "ipv4_src", "ipv4_dst", "ipv6_src", "ipv6_dst", "tos", "ttl", "tp_src", "tp_dst"):
-        kw[name] = Masked(num(kd, name), num(md, name))
-    kw["vxlan_gbp"] = Masked(num(kd, "vxlan_gbp"), num(md, "vxlan_gbp"))
-    kw["flags"] = Masked(num(kd, "flags"), num(md, "flags"))
-    opts: dict[str, MaskedBytes | None] = {}
-    for name in ("geneve", "erspan"):
-        kv, mv = blob(kd, name), blob(md, name)
-        if kv is None and mv is None:
-            opts[name] = None
-        else:
-            size = max(len(kv or b""), len(mv or b""))
-            opts[name] = MaskedBytes((kv or b"").ljust(size, b"\0"), (mv or b"").ljust(size, b"\0"))
-    return Tunnel(geneve=opts["geneve"], erspan=opts["erspan"], normalize=False, **kw)
-
-
-def _merge_nsh(kd: dict[str, object], md: dict[str, object]) -> Nsh:
-    kw: dict[str, Any] = {}
-    for name in ("flags", "ttl", "mdtype", "np", "path_hdr", "c1", "c2", "c3", "c4"):
-        kv, mv = kd.get(name, 0), md.get(name, 0)
-        kw[name] = Masked(kv if isinstance(kv, int) else 0, mv if isinstance(mv, int) else 0)
-    return Nsh(has_md1="c1" in kd, **kw)
-
-
-def _merge(key_dump: list[_Dumped], mask_dump: list[_Dumped]) -> list[tuple[KeyAttr, bool]]:
-    """Merged attributes in dump order: (attribute, whether the key dump has it).
-
-    Values come from the key dump, masks from the mask dump (zero where absent).
-    """
-    kd = dict(key_dump)
-    md = dict(mask_dump)
-    out: list[tuple[KeyAttr, bool]] = []
-    for type_ in sorted(set(kd) | set(md), key=lambda t: _DUMP_RANK.get(t, 99)):
-        kc, mc = kd.get(type_), md.get(type_)
-        attr: KeyAttr
-        if type_ == K.ENCAP:
-            inner = _merge(kc if isinstance(kc, list) else [], mc if isinstance(mc, list) else [])
-            attr = Encap(*(a for a, _ in inner))
-        elif type_ == K.TUNNEL:
-            attr = _merge_tunnel(kc if isinstance(kc, dict) else {}, mc if isinstance(mc, dict) else {})
-        elif type_ == K.NSH:
-            attr = _merge_nsh(kc if isinstance(kc, dict) else {}, mc if isinstance(mc, dict) else {})
-        elif type_ == K.MPLS:
-            kv = kc if isinstance(kc, tuple) else ()
-            mv = mc if isinstance(mc, tuple) else ()
-            size = max(len(kv), len(mv), 1)
-            attr = Mpls(*(Masked((kv + (0,) * size)[i], (mv + (0,) * size)[i]) for i in range(size)))
-        else:
-            cls = ALL_ATTR_CLASSES[type_]
-            assert issubclass(cls, FixedKeyAttr)
-            n = len(cls.FIELDS)
-            kv = kc if isinstance(kc, tuple) else (0,) * n
-            mv = mc if isinstance(mc, tuple) else (0,) * n
-            attr = cls.from_values(kv, mv)
-        out.append((attr, kc is not None))
+        out["arp_op"] = 0
     return out
 
 
-def kernel_mask(match: Match, *, masked_key: bool = False) -> Match:
-    """The match as the kernel stores it and reports it in a flow dump.
+def sw_match(match: Match) -> sk.SwMatch:
+    """The key and mask ovs_nla_get_match stores for ``match``, as swkey ints.
 
-    ``match`` is validated first (:class:`InvalidFlow` as in :func:`validate_match`).
-    The result is built from the kernel's own dump code (``__ovs_nla_put_key``)
-    run on the stored key and mask, so it has the attributes a dump has, in the
-    kernel's order (recirc_id, dp_hash, skb_priority, tunnel, in_port, skb_mark,
-    ct_state, ct_zone, ct_mark, ct_label, ct_tuple4/6, eth, eth_type/vlan/encap,
-    L3, L4), and:
-
-    * every metadata attribute the kernel always emits is present (recirc_id,
-      dp_hash, skb_priority, skb_mark, ct_state, ct_zone, ct_mark, ct_label),
-      with a zero mask when the match did not give it;
-    * values are the original, unmasked key (what dumps of key-identified flows
-      report); with ``masked_key=True`` the key is the masked key (UFID flows),
-      which can also change which attributes appear;
-    * masks are the stored mask: eth_type masks 0xffff wherever the mask had a
-      (non-zero) eth_type; in_port mask 0xffffffff when forced exact and
-      0xffff0000 | mask otherwise (the kernel sets the upper 16 bits); a key
-      without in_port has no in_port attribute and ``mask_only`` carries
-      ``in_port`` (0xffff0000, or 0xffffffff if the mask named in_port); the VLAN
-      TPID mask 0xffff; an ARP op mask reduced to 8 bits; all-zero mask
-      attributes dropped (their fields are wildcarded);
-    * a flow without a tunnel key still has a tunnel() mask (the kernel always
-      dumps one): it is in ``mask_only``, fully wildcarded unless the mask
-      named tunnel fields; with a tunnel key the address family given by the
-      key is the only one reported;
-    * eth() without eth_type reports no eth_type in the key and, because the
-      kernel's mask dump follows the masked key, ``eth_type(0/0)`` in
-      ``mask_only`` (ovs-dpctl prints ``eth_type(0/0x0000)``);
-    * IPv6 flows carry ``ipv6_exthdrs``; L4 attributes follow the key's
-      eth_type and ip proto (tcp() with tcp_flags() for proto 6, icmp() only
-      for IPv4, nd() for ICMPv6 types 135/136, nothing for frag=later).
-
-    Forced values that a dump cannot show are not in the result: a flow
-    without vlan() has the TCI mask 0xffff (it only matches untagged packets),
-    ``mac_proto`` and the tunnel address family (``tun_proto``) are always
-    matched exactly.  :func:`stored_key_and_mask` gives those.  An attribute
-    the key dump has but the mask dump lacks gets a zero mask; one only the mask
-    dump has goes to ``mask_only`` (inside an encap() it gets zero values).
+    Raises :class:`InvalidFlow` as :func:`validate_match` does.  This is the
+    general path; :func:`odp.validate.fastpath.from_match` computes the same
+    for common shapes without parsing bytes.
     """
     parsed = _get_match(match)
-    key = _masked(parsed.key, parsed.mask) if masked_key else parsed.key
-    masked = _masked(parsed.key, parsed.mask)
-    merged = _merge(_put_key(key, key, False), _put_key(masked, parsed.mask, True))
-    return Match(*(a for a, in_key in merged if in_key), mask_only=[a for a, in_key in merged if not in_key])
+    return sk.SwMatch(sk.build(parsed.key), sk.build(parsed.mask))

@@ -1,9 +1,9 @@
-"""The simulator's match conversion agrees with the validator's transcription of the kernel.
+"""The generated per-shape conversion agrees with the general one (ovs_nla_get_match transcribed).
 
 ``odp.validate.fastpath.from_match`` (the flow table's fast conversion) and
-``odp.validate.stored_key_and_mask`` (ovs_nla_get_match transcribed on the
-codec's bytes) must store the same key and mask for every match the kernel
-accepts.
+``odp.validate.get_match.sw_match`` / ``stored_key_and_mask`` (the kernel's
+parser replayed on the codec's bytes) must store the same key and mask for
+every match the kernel accepts.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ from odp.keys import (
 )
 from odp.validate import stored_key_and_mask, validate_match
 from odp.validate import swkey as sk
-from odp.validate.fastpath import _from_match, from_match
+from odp.validate.fastpath import from_match
+from odp.validate.get_match import sw_match as _from_match
 
 #: validate.py's name for a field where swkey's differs.
 _RENAMED = {"mpls_labels": "mpls_count"}
