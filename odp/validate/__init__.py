@@ -61,11 +61,11 @@ are assumed built in.
 from __future__ import annotations
 
 from odp.validate.copy_actions import NEWEST_KERNEL, validate_actions
-from odp.validate.get_match import (
+from odp.validate.fastpath import (
     _accepted_matches,  # noqa: F401 - tests inspect the cache of accepted shapes
-    stored_key_and_mask,
     validate_match,
 )
+from odp.validate.get_match import stored_key_and_mask
 from odp.validate.put_key import kernel_mask
 
 __all__ = [

@@ -72,6 +72,7 @@ from odp.keys import (
     Vlan,
 )
 from odp.netlink import codec as _codec
+from odp.validate.fastpath import _SIGNATURE_CACHE_MAX, _accepted_actions, _accepted_signature
 from odp.validate.get_match import (
     _ENCODE_ERRORS,
     _KEY_ATTR_MAX,
@@ -79,11 +80,8 @@ from odp.validate.get_match import (
     _L4_PROTO,
     _MAC_PROTO_ETHERNET,
     _MAC_PROTO_NONE,
-    _SIGNATURE_CACHE_MAX,
     _TUN_GENEVE,
     K,
-    _accepted_actions,
-    _accepted_signature,
     _attr_payload,
     _be,
     _blank,
