@@ -27,24 +27,19 @@ from odp._cache import ComputeCache, last_by_identity
 from odp._codegen import define
 from odp.constants import DP_MAX_PORTS, ETH_P_802_2
 from odp.keys import (
+    FIXED_ATTRS,
     Arp,
     CtLabels,
     CtMark,
-    CtState,
-    CtTupleIpv4,
-    CtTupleIpv6,
     CtZone,
     DpHash,
     Encap,
     Ethernet,
     EthType,
     FixedKeyAttr,
-    Icmp,
-    Icmpv6,
     InPort,
     Ipv4,
     Ipv6,
-    Ipv6Exthdrs,
     KeyAttr,
     Match,
     Mpls,
@@ -55,7 +50,6 @@ from odp.keys import (
     Sctp,
     SkbMark,
     Tcp,
-    TcpFlags,
     Tunnel,
     Udp,
 )
@@ -65,29 +59,13 @@ from odp.validate.swkey import SwMatch
 
 __all__ = ["from_match", "validate_match"]
 
+#: The swkey field of each field of the attributes ovs_nla_get_match copies
+#: field by field (from their declarations in odp.keys; in_port, eth_type and
+#: the VLAN TCI have rules of their own).
 _FIXED_FIELDS: dict[type[FixedKeyAttr], tuple[str, ...]] = {
-    Priority: ("priority",),
-    SkbMark: ("skb_mark",),
-    RecircId: ("recirc_id",),
-    DpHash: ("dp_hash",),
-    CtState: ("ct_state",),
-    CtZone: ("ct_zone",),
-    CtMark: ("ct_mark",),
-    CtLabels: ("ct_labels",),
-    Ethernet: ("eth_src", "eth_dst"),
-    Ipv4: ("ipv4_src", "ipv4_dst", "ip_proto", "ip_tos", "ip_ttl", "ip_frag"),
-    Ipv6: ("ipv6_src", "ipv6_dst", "ipv6_label", "ip_proto", "ip_tos", "ip_ttl", "ip_frag"),
-    Tcp: ("tp_src", "tp_dst"),
-    Udp: ("tp_src", "tp_dst"),
-    Sctp: ("tp_src", "tp_dst"),
-    Icmp: ("tp_src", "tp_dst"),
-    Icmpv6: ("tp_src", "tp_dst"),
-    TcpFlags: ("tcp_flags",),
-    Arp: ("ipv4_src", "ipv4_dst", "arp_op", "arp_sha", "arp_tha"),
-    Nd: ("nd_target", "nd_sll", "nd_tll"),
-    CtTupleIpv4: ("ct_orig_src", "ct_orig_dst", "ct_orig_tp_src", "ct_orig_tp_dst", "ct_orig_proto"),
-    CtTupleIpv6: ("ct_orig_src", "ct_orig_dst", "ct_orig_tp_src", "ct_orig_tp_dst", "ct_orig_proto"),
-    Ipv6Exthdrs: ("ipv6_exthdrs",),
+    cls: tuple(s.sw for s in cls.FIELDS if s.sw is not None)
+    for cls in FIXED_ATTRS.values()
+    if all(s.sw is not None for s in cls.FIELDS)
 }
 
 

@@ -9,7 +9,7 @@ run on swkey ints (:mod:`odp.validate.swkey`), then paired into a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 
 from odp.constants import (
     DP_MAX_PORTS,
@@ -27,7 +27,39 @@ from odp.constants import (
     KeyAttrType,
 )
 from odp.fields import Masked
-from odp.keys import ALL_ATTR_CLASSES, Encap, FixedKeyAttr, KeyAttr, MaskedBytes, Match, Mpls, Nsh, Tunnel
+from odp.keys import (
+    ALL_ATTR_CLASSES,
+    Arp,
+    CtLabels,
+    CtMark,
+    CtState,
+    CtTupleIpv4,
+    CtTupleIpv6,
+    CtZone,
+    DpHash,
+    Encap,
+    Ethernet,
+    FixedKeyAttr,
+    Icmp,
+    Icmpv6,
+    Ipv4,
+    Ipv6,
+    Ipv6Exthdrs,
+    KeyAttr,
+    MaskedBytes,
+    Match,
+    Mpls,
+    Nd,
+    Nsh,
+    Priority,
+    RecircId,
+    Sctp,
+    SkbMark,
+    Tcp,
+    TcpFlags,
+    Tunnel,
+    Udp,
+)
 from odp.validate.get_match import (
     _AF_INET,
     _AF_INET6,
@@ -99,9 +131,9 @@ def _put_key(sw: Mapping[str, int], out: Mapping[str, int], is_mask: bool) -> li
     dump the masked key)."""
     top: list[_Dumped] = []
     cur = top
-    top.append((K.RECIRC_ID, (out["recirc_id"],)))
-    top.append((K.DP_HASH, (out["dp_hash"],)))
-    top.append((K.PRIORITY, (out["priority"],)))
+    _put(top, RecircId, out)
+    _put(top, DpHash, out)
+    _put(top, Priority, out)
     if sw["tun_proto"] or is_mask:
         top.append((K.TUNNEL, _tunnel_dump(out, sw["tun_opts_len"], sw["tun_proto"])))
     if sw["in_port"] == DP_MAX_PORTS:
@@ -109,21 +141,15 @@ def _put_key(sw: Mapping[str, int], out: Mapping[str, int], is_mask: bool) -> li
             top.append((K.IN_PORT, (0xFFFFFFFF,)))
     else:
         top.append((K.IN_PORT, ((0xFFFF0000 if is_mask else 0) | out["in_port"],)))
-    top.append((K.SKB_MARK, (out["skb_mark"],)))
-    top.append((K.CT_STATE, (out["ct_state"],)))
-    top.append((K.CT_ZONE, (out["ct_zone"],)))
-    top.append((K.CT_MARK, (out["ct_mark"],)))
-    top.append((K.CT_LABELS, (out["ct_labels"],)))
+    for cls in (SkbMark, CtState, CtZone, CtMark, CtLabels):
+        _put(top, cls, out)
     if sw["ct_orig_proto"]:
         if sw["eth_type"] == ETH_P_IP:
-            v4 = (out["ct_orig_src"] & 0xFFFFFFFF, out["ct_orig_dst"] & 0xFFFFFFFF)
-            fields4 = (*v4, out["ct_orig_tp_src"], out["ct_orig_tp_dst"])
-            top.append((K.CT_ORIG_TUPLE_IPV4, (*fields4, out["ct_orig_proto"])))
+            _put(top, CtTupleIpv4, out)
         elif sw["eth_type"] == ETH_P_IPV6:
-            fields6 = (out["ct_orig_src"], out["ct_orig_dst"], out["ct_orig_tp_src"], out["ct_orig_tp_dst"])
-            top.append((K.CT_ORIG_TUPLE_IPV6, (*fields6, out["ct_orig_proto"])))
+            _put(top, CtTupleIpv6, out)
     if sw["mac_proto"] == _MAC_PROTO_ETHERNET:
-        top.append((K.ETHERNET, (out["eth_src"], out["eth_dst"])))
+        _put(top, Ethernet, out)
         if sw["vlan_tci"] or _is_vlan_type(sw["eth_type"]):
             cur.append((K.ETHERTYPE, (0xFFFF if is_mask else out["vlan_tpid"],)))
             cur.append((K.VLAN, (out["vlan_tci"],)))
@@ -149,40 +175,43 @@ def _put_key(sw: Mapping[str, int], out: Mapping[str, int], is_mask: bool) -> li
     if _is_vlan_type(eth_type):
         return top
     if eth_type == ETH_P_IP:
-        ip = (out["ip_proto"], out["ip_tos"], out["ip_ttl"], out["ip_frag"])
-        cur.append((K.IPV4, (out["ipv4_src"], out["ipv4_dst"], *ip)))
+        _put(cur, Ipv4, out)
     elif eth_type == ETH_P_IPV6:
-        ip6 = (out["ipv6_label"], out["ip_proto"], out["ip_tos"], out["ip_ttl"], out["ip_frag"])
-        cur.append((K.IPV6, (out["ipv6_src"], out["ipv6_dst"], *ip6)))
-        cur.append((K.IPV6_EXTHDRS, (out["ipv6_exthdrs"],)))
+        _put(cur, Ipv6, out)
+        _put(cur, Ipv6Exthdrs, out)
     elif eth_type == ETH_P_NSH:
         nsh: dict[str, object] = {n: out["nsh_" + n] for n in ("flags", "ttl", "mdtype", "np", "path_hdr")}
         if is_mask or sw["nsh_mdtype"] == 1:
             nsh.update({f"c{i}": out[f"nsh_c{i}"] for i in range(1, 5)})
         cur.append((K.NSH, nsh))
     elif eth_type in (ETH_P_ARP, ETH_P_RARP):
-        arp = (out["ipv4_src"], out["ipv4_dst"], out["arp_op"], out["arp_sha"], out["arp_tha"])
-        cur.append((K.ARP, arp))
+        _put(cur, Arp, out)
     elif _is_mpls_type(eth_type):
         count = bin(out["mpls_labels"]).count("1")
         cur.append((K.MPLS, tuple(out[f"mpls_lse{i}"] for i in range(min(count, _MPLS_LABEL_DEPTH)))))
     if eth_type in (ETH_P_IP, ETH_P_IPV6) and sw["ip_frag"] != _FRAG_LATER:
         proto = sw["ip_proto"]
-        tp = (out["tp_src"], out["tp_dst"])
         if proto == IPPROTO_TCP:
-            cur.append((K.TCP, tp))
-            cur.append((K.TCP_FLAGS, (out["tcp_flags"],)))
+            _put(cur, Tcp, out)
+            _put(cur, TcpFlags, out)
         elif proto == IPPROTO_UDP:
-            cur.append((K.UDP, tp))
+            _put(cur, Udp, out)
         elif proto == IPPROTO_SCTP:
-            cur.append((K.SCTP, tp))
+            _put(cur, Sctp, out)
         elif eth_type == ETH_P_IP and proto == IPPROTO_ICMP:
-            cur.append((K.ICMP, (out["tp_src"] & 0xFF, out["tp_dst"] & 0xFF)))
+            _put(cur, Icmp, out)
         elif eth_type == ETH_P_IPV6 and proto == IPPROTO_ICMPV6:
-            cur.append((K.ICMPV6, (out["tp_src"] & 0xFF, out["tp_dst"] & 0xFF)))
+            _put(cur, Icmpv6, out)
             if sw["tp_src"] in _ND_TYPES:
-                cur.append((K.ND, (out["nd_target"], out["nd_sll"], out["nd_tll"])))
+                _put(cur, Nd, out)
     return top
+
+
+def _put(container: list[_Dumped], cls: type[FixedKeyAttr], out: Mapping[str, int]) -> None:
+    """Report a fixed-size attribute from the swkey fields its fields are declared
+    to live in (cut to the attribute's width: ICMP type/code in tp_src/tp_dst,
+    an IPv4 conntrack tuple in the 16-byte ct_orig fields)."""
+    container.append((cls.TYPE, tuple([out[cast(str, s.sw)] & s.kind.full for s in cls.FIELDS])))
 
 
 _DUMP_RANK: dict[int, int] = {

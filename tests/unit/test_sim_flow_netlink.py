@@ -140,3 +140,13 @@ def test_random_matches_are_mostly_accepted() -> None:
 
     count()
     assert sum(seen) >= len(seen) // 2, f"only {sum(seen)} of {len(seen)} matches were accepted"
+
+
+def test_declared_swkey_fields_exist() -> None:
+    """Each fixed-size key field names (in odp.keys) the swkey field the kernel stores it in."""
+    from odp.keys import FIXED_ATTRS
+
+    declared = {(cls.__name__, s.name): s.sw for cls in FIXED_ATTRS.values() for s in cls.FIELDS if s.sw}
+    assert declared[("Arp", "op")] == "arp_op"
+    assert declared[("Icmpv6", "type")] == "tp_src"
+    assert {name for name in declared.values()} <= set(sk.NAMES)
