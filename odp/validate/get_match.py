@@ -19,6 +19,7 @@ import struct
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 
 from odp._cache import last_by_identity
 from odp.constants import (
@@ -44,8 +45,30 @@ from odp.constants import (
 from odp.errors import FieldError, InvalidFlow
 from odp.keys import (
     ALL_ATTR_CLASSES,
+    Arp,
+    CtLabels,
+    CtMark,
+    CtTupleIpv4,
+    CtTupleIpv6,
+    CtZone,
+    DpHash,
+    Ethernet,
+    FixedKeyAttr,
+    Icmp,
+    Icmpv6,
+    Ipv4,
+    Ipv6,
+    Ipv6Exthdrs,
     KeyAttr,
     Match,
+    Nd,
+    Priority,
+    RecircId,
+    Sctp,
+    SkbMark,
+    Tcp,
+    TcpFlags,
+    Udp,
 )
 from odp.netlink import codec as _codec
 from odp.validate import swkey as sk
@@ -264,6 +287,23 @@ def _put_opts(sw: SwKey, data: bytes) -> None:
 
 def _get_opts(sw: Mapping[str, int], length: int) -> bytes:
     return (sw["tun_opts"] & ((1 << (8 * length)) - 1)).to_bytes(length, "big")
+
+
+def _fixed_values(cls: type[FixedKeyAttr], payload: bytes) -> tuple[int, ...]:
+    """The fields of a fixed-size attribute's payload, as ints (byte strings big-endian)."""
+    return tuple(_be(v) if isinstance(v, bytes) else v for v in struct.unpack(cls.FORMAT, payload))
+
+
+def _store_values(sw: SwKey, cls: type[FixedKeyAttr], values: tuple[int, ...]) -> None:
+    """SW_FLOW_KEY_PUT of each field into the swkey field it is declared to live
+    in, cut to that field's width (the kernel keeps the ARP op in a u8)."""
+    for spec, value in zip(cls.FIELDS, values):
+        name = cast(str, spec.sw)
+        sw[name] = value & ((1 << sk.GEOMETRY[name][1]) - 1)
+
+
+def _store(sw: SwKey, cls: type[FixedKeyAttr], payload: bytes) -> None:
+    _store_values(sw, cls, _fixed_values(cls, payload))
 
 
 def _masked(key: SwKey, mask: SwKey) -> SwKey:
@@ -570,15 +610,10 @@ def _parse_eth_type(sw: SwKey, attrs: int, a: dict[int, bytes], is_mask: bool) -
 
 
 def _metadata_from_nlattrs(sw: SwKey, key: SwKey, attrs: int, a: dict[int, bytes], is_mask: bool) -> int:
-    if attrs & _bit(K.DP_HASH):
-        sw["dp_hash"] = _ne(a[K.DP_HASH])
-        attrs &= ~_bit(K.DP_HASH)
-    if attrs & _bit(K.RECIRC_ID):
-        sw["recirc_id"] = _ne(a[K.RECIRC_ID])
-        attrs &= ~_bit(K.RECIRC_ID)
-    if attrs & _bit(K.PRIORITY):
-        sw["priority"] = _ne(a[K.PRIORITY])
-        attrs &= ~_bit(K.PRIORITY)
+    for cls in (DpHash, RecircId, Priority):
+        if attrs & _bit(cls.TYPE):
+            _store(sw, cls, a[cls.TYPE])
+            attrs &= ~_bit(cls.TYPE)
     if attrs & _bit(K.IN_PORT):
         in_port = _ne(a[K.IN_PORT])
         if is_mask:
@@ -590,7 +625,7 @@ def _metadata_from_nlattrs(sw: SwKey, key: SwKey, attrs: int, a: dict[int, bytes
     elif not is_mask:
         sw["in_port"] = DP_MAX_PORTS
     if attrs & _bit(K.SKB_MARK):
-        sw["skb_mark"] = _ne(a[K.SKB_MARK])
+        _store(sw, SkbMark, a[K.SKB_MARK])
         attrs &= ~_bit(K.SKB_MARK)
     if attrs & _bit(K.TUNNEL):
         _ip_tun_from_nlattr(a[K.TUNNEL], sw, key, is_mask)
@@ -606,25 +641,10 @@ def _metadata_from_nlattrs(sw: SwKey, key: SwKey, attrs: int, a: dict[int, bytes
             )
         sw["ct_state"] = ct_state
         attrs &= ~_bit(K.CT_STATE)
-    if attrs & _bit(K.CT_ZONE):
-        sw["ct_zone"] = _ne(a[K.CT_ZONE])
-        attrs &= ~_bit(K.CT_ZONE)
-    if attrs & _bit(K.CT_MARK):
-        sw["ct_mark"] = _ne(a[K.CT_MARK])
-        attrs &= ~_bit(K.CT_MARK)
-    if attrs & _bit(K.CT_LABELS):
-        sw["ct_labels"] = _be(a[K.CT_LABELS])
-        attrs &= ~_bit(K.CT_LABELS)
-    if attrs & _bit(K.CT_ORIG_TUPLE_IPV4):
-        src, dst, tp_src, tp_dst, proto = struct.unpack("!IIHHB3x", a[K.CT_ORIG_TUPLE_IPV4])
-        sw.update(ct_orig_src=src, ct_orig_dst=dst, ct_orig_tp_src=tp_src, ct_orig_tp_dst=tp_dst)
-        sw["ct_orig_proto"] = proto
-        attrs &= ~_bit(K.CT_ORIG_TUPLE_IPV4)
-    if attrs & _bit(K.CT_ORIG_TUPLE_IPV6):
-        src6, dst6, tp_src, tp_dst, proto = struct.unpack("!16s16sHHB3x", a[K.CT_ORIG_TUPLE_IPV6])
-        sw.update(ct_orig_src=_be(src6), ct_orig_dst=_be(dst6), ct_orig_tp_src=tp_src, ct_orig_tp_dst=tp_dst)
-        sw["ct_orig_proto"] = proto
-        attrs &= ~_bit(K.CT_ORIG_TUPLE_IPV6)
+    for ct in (CtZone, CtMark, CtLabels, CtTupleIpv4, CtTupleIpv6):
+        if attrs & _bit(ct.TYPE):
+            _store(sw, ct, a[ct.TYPE])
+            attrs &= ~_bit(ct.TYPE)
     mac_proto = _MAC_PROTO_ETHERNET
     if not attrs & _bit(K.ETHERNET) and attrs & _bit(K.ETHERTYPE):
         mac_proto = _MAC_PROTO_NONE
@@ -638,8 +658,7 @@ def _key_from_nlattrs(sw: SwKey, key: SwKey, attrs: int, a: dict[int, bytes], is
     """ovs_key_from_nlattrs."""
     attrs = _metadata_from_nlattrs(sw, key, attrs, a, is_mask)
     if attrs & _bit(K.ETHERNET):
-        sw["eth_src"] = _be(a[K.ETHERNET][:6])
-        sw["eth_dst"] = _be(a[K.ETHERNET][6:])
+        _store(sw, Ethernet, a[K.ETHERNET])
         attrs &= ~_bit(K.ETHERNET)
         if attrs & _bit(K.VLAN):
             raise _fail(
@@ -655,29 +674,28 @@ def _key_from_nlattrs(sw: SwKey, key: SwKey, attrs: int, a: dict[int, bytes], is
     elif not key["eth_type"]:
         raise _fail("no-eth-or-eth-type", "eth", "a flow key needs eth() or eth_type()")
     if attrs & _bit(K.IPV4):
-        src, dst, proto, tos, ttl, frag = struct.unpack("!IIBBBB", a[K.IPV4])
+        *_, frag = values = _fixed_values(Ipv4, a[K.IPV4])
         if not is_mask and frag > _FRAG_MAX:
             raise _fail("frag-range", "ipv4", f"ipv4 frag {frag} is out of range (no=0, first=1, later=2)")
-        sw.update(ip_proto=proto, ip_tos=tos, ip_ttl=ttl, ip_frag=frag, ipv4_src=src, ipv4_dst=dst)
+        _store_values(sw, Ipv4, values)
         attrs &= ~_bit(K.IPV4)
     if attrs & _bit(K.IPV6):
-        src6, dst6, label, proto, tclass, hlimit, frag = struct.unpack("!16s16sIBBBB", a[K.IPV6])
+        _, _, label, _, _, _, frag = values = _fixed_values(Ipv6, a[K.IPV6])
         if not is_mask and frag > _FRAG_MAX:
             raise _fail("frag-range", "ipv6", f"ipv6 frag {frag} is out of range (no=0, first=1, later=2)")
         if not is_mask and label & 0xFFF00000:
             raise _fail("ipv6-label-range", "ipv6", f"ipv6 label 0x{label:x} does not fit in 20 bits")
-        sw.update(ipv6_label=label, ip_proto=proto, ip_tos=tclass, ip_ttl=hlimit, ip_frag=frag)
-        sw.update(ipv6_src=_be(src6), ipv6_dst=_be(dst6))
+        _store_values(sw, Ipv6, values)
         attrs &= ~_bit(K.IPV6)
     if attrs & _bit(K.IPV6_EXTHDRS):
-        sw["ipv6_exthdrs"] = _ne(a[K.IPV6_EXTHDRS])
+        _store(sw, Ipv6Exthdrs, a[K.IPV6_EXTHDRS])
         attrs &= ~_bit(K.IPV6_EXTHDRS)
     if attrs & _bit(K.ARP):
-        sip, tip, op, sha, tha = struct.unpack("!IIH6s6s2x", a[K.ARP])
+        _, _, op, _, _ = values = _fixed_values(Arp, a[K.ARP])
         if not is_mask and op & 0xFF00:
             raise _fail("arp-op-range", "arp", f"arp op {op} is above 255")
         # The kernel keeps the op in ip.proto (8 bits); swkey has arp_op, as wide.
-        sw.update(ipv4_src=sip, ipv4_dst=tip, arp_op=op & 0xFF, arp_sha=_be(sha), arp_tha=_be(tha))
+        _store_values(sw, Arp, values)
         attrs &= ~_bit(K.ARP)
     if attrs & _bit(K.NSH):
         _nsh_key_put(a[K.NSH], sw, is_mask, False)
@@ -693,21 +711,10 @@ def _key_from_nlattrs(sw: SwKey, key: SwKey, attrs: int, a: dict[int, bytes], is
             sw[f"mpls_lse{i}"] = _be(data[4 * i : 4 * i + 4])
         sw["mpls_labels"] = (1 << count) - 1
         attrs &= ~_bit(K.MPLS)
-    for type_ in (K.TCP, K.UDP, K.SCTP):
-        if attrs & _bit(type_):
-            sw["tp_src"], sw["tp_dst"] = struct.unpack("!HH", a[type_])
-            attrs &= ~_bit(type_)
-        if type_ == K.TCP and attrs & _bit(K.TCP_FLAGS):
-            sw["tcp_flags"] = _be(a[K.TCP_FLAGS])
-            attrs &= ~_bit(K.TCP_FLAGS)
-    for type_ in (K.ICMP, K.ICMPV6):
-        if attrs & _bit(type_):
-            sw["tp_src"], sw["tp_dst"] = a[type_][0], a[type_][1]
-            attrs &= ~_bit(type_)
-    if attrs & _bit(K.ND):
-        target, sll, tll = struct.unpack("!16s6s6s", a[K.ND])
-        sw.update(nd_target=_be(target), nd_sll=_be(sll), nd_tll=_be(tll))
-        attrs &= ~_bit(K.ND)
+    for cls in (Tcp, TcpFlags, Udp, Sctp, Icmp, Icmpv6, Nd):
+        if attrs & _bit(cls.TYPE):
+            _store(sw, cls, a[cls.TYPE])
+            attrs &= ~_bit(cls.TYPE)
     if attrs:
         leftover = min(t for t in range(_KEY_ATTR_MAX + 1) if attrs & _bit(t))
         if leftover == K.VLAN:
