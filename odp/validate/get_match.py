@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import cast
 
-from odp._cache import last_by_identity
+from odp._cache import ComputeCache, last_by_identity
 from odp.constants import (
     DP_MAX_PORTS,
     ETH_P_802_2,
@@ -270,8 +270,11 @@ def _attr_payload(attr: KeyAttr, mask: bool = False) -> bytes:
 SwKey = dict[str, int]
 
 
+_BLANK: SwKey = dict.fromkeys(sk.NAMES, 0)
+
+
 def _blank() -> SwKey:
-    return dict.fromkeys(sk.NAMES, 0)
+    return _BLANK.copy()
 
 
 def _put_bits(word: int, shift: int, width: int, value: int) -> int:
@@ -297,9 +300,16 @@ def _fixed_values(cls: type[FixedKeyAttr], payload: bytes) -> tuple[int, ...]:
 def _store_values(sw: SwKey, cls: type[FixedKeyAttr], values: tuple[int, ...]) -> None:
     """SW_FLOW_KEY_PUT of each field into the swkey field it is declared to live
     in, cut to that field's width (the kernel keeps the ARP op in a u8)."""
-    for spec, value in zip(cls.FIELDS, values):
-        name = cast(str, spec.sw)
-        sw[name] = value & ((1 << sk.GEOMETRY[name][1]) - 1)
+    for (name, full), value in zip(_SW_SLOTS[cls], values):
+        sw[name] = value & full
+
+
+def _sw_slots(cls: type[FixedKeyAttr]) -> tuple[tuple[str, int], ...]:
+    """(swkey field, all-ones of its width) for each field of ``cls``."""
+    return tuple((name, (1 << sk.GEOMETRY[name][1]) - 1) for name in (cast(str, s.sw) for s in cls.FIELDS))
+
+
+_SW_SLOTS: ComputeCache[type[FixedKeyAttr], tuple[tuple[str, int], ...]] = ComputeCache(_sw_slots, 64)
 
 
 def _store(sw: SwKey, cls: type[FixedKeyAttr], payload: bytes) -> None:

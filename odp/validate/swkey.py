@@ -162,8 +162,9 @@ def build(values: Mapping[str, int]) -> int:
     """A key int from field values (missing fields are zero)."""
     key = 0
     for name, value in values.items():
-        shift, width = GEOMETRY[name]
-        key |= (value & ((1 << width) - 1)) << shift
+        if value:  # most fields of a parsed key are zero
+            shift, width = GEOMETRY[name]
+            key |= (value & ((1 << width) - 1)) << shift
     return key
 
 
