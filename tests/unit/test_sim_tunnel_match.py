@@ -175,10 +175,17 @@ def test_nsh_flow_matches_injected_nsh_frames(spi: int, c1: int, hit: bool) -> N
     dp.add_vport("v1")
     dp.add_vport("v2")
     dp.add_flow("in_port(1),eth(),eth_type(0x894f),nsh(flags=0,ttl=63,mdtype=1,np=3,spi=0x100,si=255,c1=0x1)", "2")
-    host.interface("v1").inject(_nsh_frame(spi, c1))
+    with dp.listen() as listener:
+        host.interface("v1").inject(_nsh_frame(spi, c1))
+        upcalls = listener.receive()
     (flow,) = dp.flows()
     assert flow.stats.packets == (1 if hit else 0)
     assert "nsh(flags=0,ttl=63,mdtype=1,np=3,spi=0x100,si=255,c1=0x1)" in format_match(flow.match)
+    # A miss reports the packet's NSH fields in the upcall's key, exactly.
+    keys = [format_match(up.key) for up in upcalls]
+    assert keys == ([] if hit else [keys[0]])
+    if not hit:
+        assert f"nsh(flags=0,ttl=63,mdtype=1,np=3,spi={spi:#x},si=255,c1={c1:#x},c2=0x0,c3=0x0,c4=0x0)" in keys[0]
 
 
 # ---------------------------------------------------------------------------
