@@ -236,11 +236,7 @@ def _merge_tunnel(kd: dict[str, object], md: dict[str, object]) -> Tunnel:
         v = d.get(name)
         return v if isinstance(v, bytes) else None
 
-    kw: dict[str, Any] = {}
-    for name in ("tun_id", "ipv4_src", "ipv4_dst", "ipv6_src", "ipv6_dst", "tos", "ttl", "tp_src", "tp_dst"):
-        kw[name] = Masked(num(kd, name), num(md, name))
-    kw["vxlan_gbp"] = Masked(num(kd, "vxlan_gbp"), num(md, "vxlan_gbp"))
-    kw["flags"] = Masked(num(kd, "flags"), num(md, "flags"))
+    kw: dict[str, Any] = {spec.name: Masked(num(kd, spec.name), num(md, spec.name)) for spec in Tunnel.FIELDS}
     opts: dict[str, MaskedBytes | None] = {}
     for name in ("geneve", "erspan"):
         kv, mv = blob(kd, name), blob(md, name)
@@ -254,9 +250,9 @@ def _merge_tunnel(kd: dict[str, object], md: dict[str, object]) -> Tunnel:
 
 def _merge_nsh(kd: dict[str, object], md: dict[str, object]) -> Nsh:
     kw: dict[str, Any] = {}
-    for name in ("flags", "ttl", "mdtype", "np", "path_hdr", "c1", "c2", "c3", "c4"):
-        kv, mv = kd.get(name, 0), md.get(name, 0)
-        kw[name] = Masked(kv if isinstance(kv, int) else 0, mv if isinstance(mv, int) else 0)
+    for spec in Nsh.FIELDS:
+        kv, mv = kd.get(spec.name, 0), md.get(spec.name, 0)
+        kw[spec.name] = Masked(kv if isinstance(kv, int) else 0, mv if isinstance(mv, int) else 0)
     return Nsh(has_md1="c1" in kd, **kw)
 
 
