@@ -22,8 +22,8 @@ from scapy.layers.inet6 import ICMPv6ND_NS, ICMPv6NDOptSrcLLAddr, IPv6
 from scapy.layers.l2 import ARP, Dot1Q, Ether
 from scapy.packet import Raw
 
-from odp.sim import swkey
 from odp.sim.flow import extract
+from odp.validate import swkey
 
 ETH = Ether(src="00:11:22:33:44:55", dst="66:77:88:99:aa:bb")
 PAYLOAD = Raw(b"x" * 64)

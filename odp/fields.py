@@ -230,10 +230,17 @@ class FieldSpec:
 
     ``fmt`` is the struct code of the field inside the attribute payload
     (``6s``/``16s`` for byte strings, which are packed from the integer
-    big-endian); ``text`` is the name the ODP text format uses.
+    big-endian); ``text`` is the name the ODP text format uses and ``show``
+    how it prints the value (``mac``, ``ip4``, ``ip6``, ``dec``, ``hex``,
+    ``frag``, ``label``; empty when the attribute has its own text form);
+    ``print_after`` moves the field after another one in that text; ``sw``
+    is the odp.validate.swkey field the kernel stores it in.
     """
 
     name: str
     kind: Kind
     fmt: str
     text: str
+    show: str = ""
+    sw: str | None = None
+    print_after: str | None = None

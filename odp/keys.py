@@ -17,8 +17,9 @@ Unspecified fields are wildcarded.  Equality is mask-aware.
 
 from __future__ import annotations
 
+import dataclasses
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar, cast
 
@@ -60,6 +61,9 @@ class FixedKeyAttr(KeyAttr):
     FORMAT: ClassVar[str]
     FIELDS: ClassVar[tuple[FieldSpec, ...]]
     SIZE: ClassVar[int]
+    #: FIELDS in the order the text format prints them as ``name=value``
+    #: (empty: the attribute has its own text form).
+    TEXT_FIELDS: ClassVar[tuple[FieldSpec, ...]]
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         specs = self.FIELDS
@@ -133,50 +137,83 @@ class FixedKeyAttr(KeyAttr):
         return f"{type(self).__name__}({', '.join(shown)})"
 
 
-def _fixed(type_: KeyAttrType, name: str, fmt: str, specs: list[tuple[str, Kind, str, str]]) -> dict[str, object]:
-    field_specs = tuple(FieldSpec(n, k, f, t) for n, k, f, t in specs)
-    return {
-        "TYPE": int(type_),
-        "NAME": name,
-        "FORMAT": fmt,
-        "FIELDS": field_specs,
-        "SIZE": struct.calcsize(fmt),
-    }
+T = KeyAttrType
+U8, U16, U32, U64 = Kind.U8, Kind.U16, Kind.U32, Kind.U64
 
 
-def _install(cls: type[F], meta: dict[str, object]) -> type[F]:
-    for k, v in meta.items():
-        setattr(cls, k, v)
-    return cls
+def _field(
+    kind: Kind, fmt: str, *, text: str = "", show: str = "", sw: str | None = None, print_after: str | None = None
+) -> Any:
+    """One field of a fixed-layout attribute, declared once where the class lists it.
+
+    ``kind`` and ``fmt`` are its value kind and its struct code in the payload;
+    ``text`` and ``show`` its name and value format in the ODP text format
+    (``show`` set: the attribute prints as a ``name=value`` list, in field order
+    except that a field with ``print_after`` follows the named one); ``sw`` the
+    odp.validate.swkey field ovs_nla_get_match stores it in (None: handled
+    specially, like in_port, eth_type and the VLAN TCI).
+    """
+    return field(metadata={"spec": (kind, fmt, text, show, sw, print_after)})
+
+
+def _fixed(type_: KeyAttrType, name: str, fmt: str) -> Callable[[type[F]], type[F]]:
+    """Install an attribute class's metadata: its type, text name, payload
+    format, and FIELDS built from the fields its body declares with :func:`_field`."""
+
+    def install(cls: type[F]) -> type[F]:
+        fields = dataclasses.fields(cast(Any, cls))
+        specs = tuple(FieldSpec(f.name, *f.metadata["spec"]) for f in fields)
+        cls.TYPE = int(type_)
+        cls.NAME = name
+        cls.FORMAT = fmt
+        cls.FIELDS = specs
+        cls.SIZE = struct.calcsize(fmt)
+        cls.TEXT_FIELDS = _print_order(specs) if all(s.show for s in specs) else ()
+        return cls
+
+    return install
+
+
+def _print_order(specs: tuple[FieldSpec, ...]) -> tuple[FieldSpec, ...]:
+    ordered: list[FieldSpec] = []
+    for spec in specs:
+        if spec.print_after is None:
+            ordered.append(spec)
+            ordered += [s for s in specs if s.print_after == spec.name]
+    return tuple(ordered)
 
 
 # ---------------------------------------------------------------------------
-# Fixed-layout attributes.  Each class lists its fields as Masked dataclass
-# fields (for attribute access and typing) and its layout in _fixed().
+# Fixed-layout attributes.  Each class declares each of its fields once, with
+# its wire format, text form and swkey field (_field); _fixed() installs the rest.
 # ---------------------------------------------------------------------------
 
 
+@_fixed(T.PRIORITY, "skb_priority", "=I")
 @dataclass(frozen=True, slots=True, init=False, repr=False)
 class Priority(FixedKeyAttr):
-    value: Masked
+    value: Masked = _field(U32, "I", sw="priority")
 
 
+@_fixed(T.IN_PORT, "in_port", "=I")
 @dataclass(frozen=True, slots=True, init=False, repr=False)
 class InPort(FixedKeyAttr):
-    port: Masked
+    port: Masked = _field(U32, "I")
 
 
+@_fixed(T.ETHERNET, "eth", "!6s6s")
 @dataclass(frozen=True, slots=True, init=False, repr=False)
 class Ethernet(FixedKeyAttr):
-    src: Masked
-    dst: Masked
+    src: Masked = _field(Kind.MAC, "6s", text="src", show="mac", sw="eth_src")
+    dst: Masked = _field(Kind.MAC, "6s", text="dst", show="mac", sw="eth_dst")
 
 
+@_fixed(T.VLAN, "vlan", "!H")
 @dataclass(frozen=True, slots=True, init=False, repr=False)
 class Vlan(FixedKeyAttr):
     """802.1Q TCI; the kernel requires the CFI bit (0x1000) to mean "tag present"."""
 
-    tci: Masked
+    tci: Masked = _field(U16, "H", text="tci")
 
     @classmethod
     def of(cls, vid: int, pcp: int = 0) -> Vlan:
@@ -194,272 +231,175 @@ class Vlan(FixedKeyAttr):
         return self.tci.value >> 13
 
 
+@_fixed(T.ETHERTYPE, "eth_type", "!H")
 @dataclass(frozen=True, slots=True, init=False, repr=False)
 class EthType(FixedKeyAttr):
-    value: Masked
+    value: Masked = _field(U16, "H")
 
 
+@_fixed(T.IPV4, "ipv4", "!IIBBBB")
 @dataclass(frozen=True, slots=True, init=False, repr=False)
 class Ipv4(FixedKeyAttr):
-    src: Masked
-    dst: Masked
-    proto: Masked
-    tos: Masked
-    ttl: Masked
-    frag: Masked
+    src: Masked = _field(Kind.IPV4, "I", text="src", show="ip4", sw="ipv4_src")
+    dst: Masked = _field(Kind.IPV4, "I", text="dst", show="ip4", sw="ipv4_dst")
+    proto: Masked = _field(U8, "B", text="proto", show="dec", sw="ip_proto")
+    tos: Masked = _field(U8, "B", text="tos", show="hex", sw="ip_tos")
+    ttl: Masked = _field(U8, "B", text="ttl", show="dec", sw="ip_ttl")
+    frag: Masked = _field(U8, "B", text="frag", show="frag", sw="ip_frag")
 
 
+@_fixed(T.IPV6, "ipv6", "!16s16sIBBBB")
 @dataclass(frozen=True, slots=True, init=False, repr=False)
 class Ipv6(FixedKeyAttr):
-    src: Masked
-    dst: Masked
-    label: Masked
-    proto: Masked
-    tclass: Masked
-    hlimit: Masked
-    frag: Masked
+    src: Masked = _field(Kind.IPV6, "16s", text="src", show="ip6", sw="ipv6_src")
+    dst: Masked = _field(Kind.IPV6, "16s", text="dst", show="ip6", sw="ipv6_dst")
+    label: Masked = _field(U32, "I", text="label", show="label", sw="ipv6_label")
+    proto: Masked = _field(U8, "B", text="proto", show="dec", sw="ip_proto")
+    tclass: Masked = _field(U8, "B", text="tclass", show="hex", sw="ip_tos")
+    hlimit: Masked = _field(U8, "B", text="hlimit", show="dec", sw="ip_ttl")
+    frag: Masked = _field(U8, "B", text="frag", show="frag", sw="ip_frag")
 
 
+@_fixed(T.TCP, "tcp", "!HH")
 @dataclass(frozen=True, slots=True, init=False, repr=False)
 class Tcp(FixedKeyAttr):
-    src: Masked
-    dst: Masked
+    src: Masked = _field(U16, "H", text="src", show="dec", sw="tp_src")
+    dst: Masked = _field(U16, "H", text="dst", show="dec", sw="tp_dst")
 
 
+@_fixed(T.UDP, "udp", "!HH")
 @dataclass(frozen=True, slots=True, init=False, repr=False)
 class Udp(FixedKeyAttr):
-    src: Masked
-    dst: Masked
+    src: Masked = _field(U16, "H", text="src", show="dec", sw="tp_src")
+    dst: Masked = _field(U16, "H", text="dst", show="dec", sw="tp_dst")
 
 
+@_fixed(T.SCTP, "sctp", "!HH")
 @dataclass(frozen=True, slots=True, init=False, repr=False)
 class Sctp(FixedKeyAttr):
-    src: Masked
-    dst: Masked
+    src: Masked = _field(U16, "H", text="src", show="dec", sw="tp_src")
+    dst: Masked = _field(U16, "H", text="dst", show="dec", sw="tp_dst")
 
 
+@_fixed(T.ICMP, "icmp", "!BB")
 @dataclass(frozen=True, slots=True, init=False, repr=False)
 class Icmp(FixedKeyAttr):
-    type: Masked
-    code: Masked
+    type: Masked = _field(U8, "B", text="type", show="dec", sw="tp_src")
+    code: Masked = _field(U8, "B", text="code", show="dec", sw="tp_dst")
 
 
+@_fixed(T.ICMPV6, "icmpv6", "!BB")
 @dataclass(frozen=True, slots=True, init=False, repr=False)
 class Icmpv6(FixedKeyAttr):
-    type: Masked
-    code: Masked
+    type: Masked = _field(U8, "B", text="type", show="dec", sw="tp_src")
+    code: Masked = _field(U8, "B", text="code", show="dec", sw="tp_dst")
 
 
+@_fixed(T.ARP, "arp", "!IIH6s6s2x")
 @dataclass(frozen=True, slots=True, init=False, repr=False)
 class Arp(FixedKeyAttr):
-    sip: Masked
-    tip: Masked
-    op: Masked
-    sha: Masked
-    tha: Masked
+    sip: Masked = _field(Kind.IPV4, "I", text="sip", show="ip4", sw="ipv4_src")
+    tip: Masked = _field(Kind.IPV4, "I", text="tip", show="ip4", sw="ipv4_dst")
+    op: Masked = _field(U16, "H", text="op", show="dec", sw="arp_op")
+    sha: Masked = _field(Kind.MAC, "6s", text="sha", show="mac", sw="arp_sha")
+    tha: Masked = _field(Kind.MAC, "6s", text="tha", show="mac", sw="arp_tha")
 
 
+@_fixed(T.ND, "nd", "!16s6s6s")
 @dataclass(frozen=True, slots=True, init=False, repr=False)
 class Nd(FixedKeyAttr):
-    target: Masked
-    sll: Masked
-    tll: Masked
+    target: Masked = _field(Kind.IPV6, "16s", text="target", show="ip6", sw="nd_target")
+    sll: Masked = _field(Kind.MAC, "6s", text="sll", show="mac", sw="nd_sll")
+    tll: Masked = _field(Kind.MAC, "6s", text="tll", show="mac", sw="nd_tll")
 
 
+@_fixed(T.SKB_MARK, "skb_mark", "=I")
 @dataclass(frozen=True, slots=True, init=False, repr=False)
 class SkbMark(FixedKeyAttr):
-    value: Masked
+    value: Masked = _field(U32, "I", sw="skb_mark")
 
 
+@_fixed(T.TCP_FLAGS, "tcp_flags", "!H")
 @dataclass(frozen=True, slots=True, init=False, repr=False)
 class TcpFlags(FixedKeyAttr):
-    value: Masked
+    value: Masked = _field(U16, "H", sw="tcp_flags")
 
 
+@_fixed(T.DP_HASH, "dp_hash", "=I")
 @dataclass(frozen=True, slots=True, init=False, repr=False)
 class DpHash(FixedKeyAttr):
-    value: Masked
+    value: Masked = _field(U32, "I", sw="dp_hash")
 
 
+@_fixed(T.RECIRC_ID, "recirc_id", "=I")
 @dataclass(frozen=True, slots=True, init=False, repr=False)
 class RecircId(FixedKeyAttr):
-    value: Masked
+    value: Masked = _field(U32, "I", sw="recirc_id")
 
 
+# ct_state is a u32 on the wire but the kernel keeps 8 bits and refuses any
+# other bit, in the mask too: match it with +flag/-flag masks (0xff at most);
+# a fully exact u32 (how a miss key reports it) is EINVAL, as with ovs-dpctl.
+@_fixed(T.CT_STATE, "ct_state", "=I")
 @dataclass(frozen=True, slots=True, init=False, repr=False)
 class CtState(FixedKeyAttr):
-    value: Masked
+    value: Masked = _field(U32, "I", sw="ct_state")
 
 
+@_fixed(T.CT_ZONE, "ct_zone", "=H")
 @dataclass(frozen=True, slots=True, init=False, repr=False)
 class CtZone(FixedKeyAttr):
-    value: Masked
+    value: Masked = _field(U16, "H", sw="ct_zone")
 
 
+@_fixed(T.CT_MARK, "ct_mark", "=I")
 @dataclass(frozen=True, slots=True, init=False, repr=False)
 class CtMark(FixedKeyAttr):
-    value: Masked
+    value: Masked = _field(U32, "I", sw="ct_mark")
 
 
+@_fixed(T.CT_LABELS, "ct_label", "!16s")
 @dataclass(frozen=True, slots=True, init=False, repr=False)
 class CtLabels(FixedKeyAttr):
-    value: Masked
+    value: Masked = _field(Kind.U128, "16s", sw="ct_labels")
 
 
+@_fixed(T.CT_ORIG_TUPLE_IPV4, "ct_tuple4", "!IIHHB3x")
 @dataclass(frozen=True, slots=True, init=False, repr=False)
 class CtTupleIpv4(FixedKeyAttr):
-    src: Masked
-    dst: Masked
-    tp_src: Masked
-    tp_dst: Masked
-    proto: Masked
+    src: Masked = _field(Kind.IPV4, "I", text="src", show="ip4", sw="ct_orig_src")
+    dst: Masked = _field(Kind.IPV4, "I", text="dst", show="ip4", sw="ct_orig_dst")
+    tp_src: Masked = _field(U16, "H", text="tp_src", show="dec", sw="ct_orig_tp_src")
+    tp_dst: Masked = _field(U16, "H", text="tp_dst", show="dec", sw="ct_orig_tp_dst")
+    proto: Masked = _field(U8, "B", text="proto", show="dec", sw="ct_orig_proto", print_after="dst")
 
 
+@_fixed(T.CT_ORIG_TUPLE_IPV6, "ct_tuple6", "!16s16sHHB3x")
 @dataclass(frozen=True, slots=True, init=False, repr=False)
 class CtTupleIpv6(FixedKeyAttr):
-    src: Masked
-    dst: Masked
-    tp_src: Masked
-    tp_dst: Masked
-    proto: Masked
+    src: Masked = _field(Kind.IPV6, "16s", text="src", show="ip6", sw="ct_orig_src")
+    dst: Masked = _field(Kind.IPV6, "16s", text="dst", show="ip6", sw="ct_orig_dst")
+    tp_src: Masked = _field(U16, "H", text="src_port", show="dec", sw="ct_orig_tp_src")
+    tp_dst: Masked = _field(U16, "H", text="dst_port", show="dec", sw="ct_orig_tp_dst")
+    proto: Masked = _field(U8, "B", text="proto", show="dec", sw="ct_orig_proto", print_after="dst")
 
 
+@_fixed(T.PACKET_TYPE, "packet_type", "!HH")
 @dataclass(frozen=True, slots=True, init=False, repr=False)
 class PacketType(FixedKeyAttr):
     """Userspace-only (OVS_KEY_ATTR_PACKET_TYPE); the kernel rejects it in a key."""
 
-    namespace: Masked
-    type: Masked
+    namespace: Masked = _field(U16, "H", text="ns", show="dec")
+    type: Masked = _field(U16, "H", text="id", show="hex")
 
 
+@_fixed(T.IPV6_EXTHDRS, "ipv6_exthdrs", "=H")
 @dataclass(frozen=True, slots=True, init=False, repr=False)
 class Ipv6Exthdrs(FixedKeyAttr):
     """Bitmap of IPv6 extension headers seen (OVS_KEY_ATTR_IPV6_EXTHDRS, newer kernels)."""
 
-    value: Masked
+    value: Masked = _field(U16, "H", sw="ipv6_exthdrs")
 
-
-T = KeyAttrType
-U8, U16, U32, U64 = Kind.U8, Kind.U16, Kind.U32, Kind.U64
-_install(Priority, _fixed(T.PRIORITY, "skb_priority", "=I", [("value", U32, "I", "")]))
-_install(InPort, _fixed(T.IN_PORT, "in_port", "=I", [("port", U32, "I", "")]))
-_install(
-    Ethernet,
-    _fixed(T.ETHERNET, "eth", "!6s6s", [("src", Kind.MAC, "6s", "src"), ("dst", Kind.MAC, "6s", "dst")]),
-)
-_install(Vlan, _fixed(T.VLAN, "vlan", "!H", [("tci", U16, "H", "tci")]))
-_install(EthType, _fixed(T.ETHERTYPE, "eth_type", "!H", [("value", U16, "H", "")]))
-_install(
-    Ipv4,
-    _fixed(
-        T.IPV4,
-        "ipv4",
-        "!IIBBBB",
-        [
-            ("src", Kind.IPV4, "I", "src"),
-            ("dst", Kind.IPV4, "I", "dst"),
-            ("proto", U8, "B", "proto"),
-            ("tos", U8, "B", "tos"),
-            ("ttl", U8, "B", "ttl"),
-            ("frag", U8, "B", "frag"),
-        ],
-    ),
-)
-_install(
-    Ipv6,
-    _fixed(
-        T.IPV6,
-        "ipv6",
-        "!16s16sIBBBB",
-        [
-            ("src", Kind.IPV6, "16s", "src"),
-            ("dst", Kind.IPV6, "16s", "dst"),
-            ("label", U32, "I", "label"),
-            ("proto", U8, "B", "proto"),
-            ("tclass", U8, "B", "tclass"),
-            ("hlimit", U8, "B", "hlimit"),
-            ("frag", U8, "B", "frag"),
-        ],
-    ),
-)
-_PORTS: tuple[tuple[type[FixedKeyAttr], KeyAttrType, str], ...] = (
-    (Tcp, T.TCP, "tcp"), (Udp, T.UDP, "udp"), (Sctp, T.SCTP, "sctp"),
-)  # fmt: skip
-for _cls, _t, _n in _PORTS:
-    _install(_cls, _fixed(_t, _n, "!HH", [("src", U16, "H", "src"), ("dst", U16, "H", "dst")]))
-_ICMPS: tuple[tuple[type[FixedKeyAttr], KeyAttrType, str], ...] = ((Icmp, T.ICMP, "icmp"), (Icmpv6, T.ICMPV6, "icmpv6"))
-for _cls, _t, _n in _ICMPS:
-    _install(_cls, _fixed(_t, _n, "!BB", [("type", U8, "B", "type"), ("code", U8, "B", "code")]))
-_install(
-    Arp,
-    _fixed(
-        T.ARP,
-        "arp",
-        "!IIH6s6s2x",
-        [
-            ("sip", Kind.IPV4, "I", "sip"),
-            ("tip", Kind.IPV4, "I", "tip"),
-            ("op", U16, "H", "op"),
-            ("sha", Kind.MAC, "6s", "sha"),
-            ("tha", Kind.MAC, "6s", "tha"),
-        ],
-    ),
-)
-_install(
-    Nd,
-    _fixed(
-        T.ND,
-        "nd",
-        "!16s6s6s",
-        [("target", Kind.IPV6, "16s", "target"), ("sll", Kind.MAC, "6s", "sll"), ("tll", Kind.MAC, "6s", "tll")],
-    ),
-)
-_install(SkbMark, _fixed(T.SKB_MARK, "skb_mark", "=I", [("value", U32, "I", "")]))
-_install(TcpFlags, _fixed(T.TCP_FLAGS, "tcp_flags", "!H", [("value", U16, "H", "")]))
-_install(DpHash, _fixed(T.DP_HASH, "dp_hash", "=I", [("value", U32, "I", "")]))
-_install(RecircId, _fixed(T.RECIRC_ID, "recirc_id", "=I", [("value", U32, "I", "")]))
-# ct_state is a u32 on the wire but the kernel keeps 8 bits and refuses any
-# other bit, in the mask too: match it with +flag/-flag masks (0xff at most);
-# a fully exact u32 (how a miss key reports it) is EINVAL, as with ovs-dpctl.
-_install(CtState, _fixed(T.CT_STATE, "ct_state", "=I", [("value", U32, "I", "")]))
-_install(CtZone, _fixed(T.CT_ZONE, "ct_zone", "=H", [("value", U16, "H", "")]))
-_install(CtMark, _fixed(T.CT_MARK, "ct_mark", "=I", [("value", U32, "I", "")]))
-_install(CtLabels, _fixed(T.CT_LABELS, "ct_label", "!16s", [("value", Kind.U128, "16s", "")]))
-_install(
-    CtTupleIpv4,
-    _fixed(
-        T.CT_ORIG_TUPLE_IPV4,
-        "ct_tuple4",
-        "!IIHHB3x",
-        [
-            ("src", Kind.IPV4, "I", "src"),
-            ("dst", Kind.IPV4, "I", "dst"),
-            ("tp_src", U16, "H", "tp_src"),
-            ("tp_dst", U16, "H", "tp_dst"),
-            ("proto", U8, "B", "proto"),
-        ],
-    ),
-)
-_install(
-    CtTupleIpv6,
-    _fixed(
-        T.CT_ORIG_TUPLE_IPV6,
-        "ct_tuple6",
-        "!16s16sHHB3x",
-        [
-            ("src", Kind.IPV6, "16s", "src"),
-            ("dst", Kind.IPV6, "16s", "dst"),
-            ("tp_src", U16, "H", "tp_src"),
-            ("tp_dst", U16, "H", "tp_dst"),
-            ("proto", U8, "B", "proto"),
-        ],
-    ),
-)
-_install(
-    PacketType,
-    _fixed(T.PACKET_TYPE, "packet_type", "!HH", [("namespace", U16, "H", "ns"), ("type", U16, "H", "id")]),
-)
-_install(Ipv6Exthdrs, _fixed(T.IPV6_EXTHDRS, "ipv6_exthdrs", "=H", [("value", U16, "H", "")]))
 
 FIXED_ATTRS: dict[int, type[FixedKeyAttr]] = {
     c.TYPE: c

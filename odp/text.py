@@ -124,6 +124,7 @@ from odp.constants import VLAN_CFI, HashAlg, TunnelFlag
 from odp.errors import OdpError, ParseError
 from odp.fields import Masked, format_ipv4, format_ipv6, format_mac, parse_mac
 from odp.keys import (
+    FIXED_ATTRS,
     Arp,
     CtLabels,
     CtMark,
@@ -304,41 +305,11 @@ def _fmt_masked_field(kind: str, m: Masked, full: int) -> str | None:
     return text
 
 
-_PORT_FIELDS = (("src", "src", "dec"), ("dst", "dst", "dec"))
-_ICMP_FIELDS = (("type", "type", "dec"), ("code", "code", "dec"))
-
-#: Fixed-layout attributes printed as ``name=value`` lists: (model field, text name, kind).
+#: Fixed-layout attributes printed as ``name=value`` lists: (model field, text name, kind),
+#: from the fields' declarations in odp.keys.
 _LAYOUT: dict[type[FixedKeyAttr], tuple[tuple[str, str, str], ...]] = {
-    Ethernet: (("src", "src", "mac"), ("dst", "dst", "mac")),
-    Ipv4: (
-        ("src", "src", "ip4"), ("dst", "dst", "ip4"), ("proto", "proto", "dec"),
-        ("tos", "tos", "hex"), ("ttl", "ttl", "dec"), ("frag", "frag", "frag"),
-    ),
-    Ipv6: (
-        ("src", "src", "ip6"), ("dst", "dst", "ip6"), ("label", "label", "label"), ("proto", "proto", "dec"),
-        ("tclass", "tclass", "hex"), ("hlimit", "hlimit", "dec"), ("frag", "frag", "frag"),
-    ),
-    Tcp: _PORT_FIELDS,
-    Udp: _PORT_FIELDS,
-    Sctp: _PORT_FIELDS,
-    Icmp: _ICMP_FIELDS,
-    Icmpv6: _ICMP_FIELDS,
-    Arp: (
-        ("sip", "sip", "ip4"), ("tip", "tip", "ip4"), ("op", "op", "dec"),
-        ("sha", "sha", "mac"), ("tha", "tha", "mac"),
-    ),
-    Nd: (("target", "target", "ip6"), ("sll", "sll", "mac"), ("tll", "tll", "mac")),
-    CtTupleIpv4: (
-        ("src", "src", "ip4"), ("dst", "dst", "ip4"), ("proto", "proto", "dec"),
-        ("tp_src", "tp_src", "dec"), ("tp_dst", "tp_dst", "dec"),
-    ),
-    # ovs-dpctl prints src_port/dst_port for ct_tuple6 (and reads tp_src/tp_dst): both are accepted.
-    CtTupleIpv6: (
-        ("src", "src", "ip6"), ("dst", "dst", "ip6"), ("proto", "proto", "dec"),
-        ("tp_src", "src_port", "dec"), ("tp_dst", "dst_port", "dec"),
-    ),
-    PacketType: (("namespace", "ns", "dec"), ("type", "id", "hex")),
-}  # fmt: skip
+    cls: tuple((s.name, s.text, s.show) for s in cls.TEXT_FIELDS) for cls in FIXED_ATTRS.values() if cls.TEXT_FIELDS
+}
 _ALIASES: dict[type[FixedKeyAttr], dict[str, str]] = {CtTupleIpv6: {"tp_src": "tp_src", "tp_dst": "tp_dst"}}
 _FIELD_BITS: dict[type[FixedKeyAttr], dict[str, int]] = {
     cls: {s.name: s.kind.bits for s in cls.FIELDS} for cls in _LAYOUT

@@ -1,7 +1,7 @@
 """The simulator: a faithful in-memory openvswitch.ko.
 
 File layout follows net/openvswitch/: flow.py extracts keys (flow.c),
-flow_netlink.py converts matches (flow_netlink.c), flow_table.py holds flows
+odp.validate converts matches (flow_netlink.c), flow_table.py holds flows
 (flow_table.c), actions.py executes actions (actions.c), vport*.py are the
 port types and their ops (vport*.c), datapath.py glues them (datapath.c),
 trace.py is the trace hook (openvswitch_trace.h); network.py is the simulated

@@ -25,7 +25,7 @@ reproduced from the inline frame:
 * ``skb->protocol`` is tracked as the kernel tracks it (the ethertype after
   the outer tag, the MPLS ethertype after ``push_mpls`` ...).
 
-The flow key is a :mod:`odp.sim.swkey` int, kept in step the way the kernel
+The flow key is a :mod:`odp.validate.swkey` int, kept in step the way the kernel
 keeps ``struct sw_flow_key`` in step: each ``set``/``set_masked``,
 ``dec_ttl``, ``push_vlan`` on an untagged packet, ``pop_vlan`` leaving no
 tag, ``hash`` and ``ct_clear`` update their fields, so a later
@@ -171,9 +171,9 @@ from odp.keys import (
     Tunnel,
     Udp,
 )
-from odp.sim import swkey as sk
 from odp.sim.flow import extract
 from odp.sim.packet import TunnelInfo, crc32c, csum_replace, flow_hash, jhash_1word
+from odp.validate import swkey as sk
 
 __all__ = [
     "DEFERRED_ACTION_FIFO_SIZE",
@@ -196,7 +196,7 @@ class ActionContext(Protocol):
     """What the action executor needs from the datapath (the glue implements it).
 
     Every frame handed over is ``bytes`` with VLAN tags inline; every key is
-    a :mod:`odp.sim.swkey` int.  ``tunnel`` arguments are the packet's
+    a :mod:`odp.validate.swkey` int.  ``tunnel`` arguments are the packet's
     attached tunnel metadata (see each method).
     """
 

@@ -45,10 +45,8 @@ from odp.datapath import (
 )
 from odp.errors import ExistsError, FieldError, InvalidArgument, InvalidFlow, NotFoundError, NotSupported
 from odp.keys import DpHash, InPort, Match, Priority, RecircId, SkbMark, Tunnel
-from odp.sim import swkey as sk
 from odp.sim.actions import execute_actions
 from odp.sim.flow import extract
-from odp.sim.flow_netlink import flow_match, from_match, packet_match
 from odp.sim.flow_table import FlowTable, SimFlow, outputs_only
 from odp.sim.meter import MeterTable
 from odp.sim.network import Host
@@ -69,7 +67,10 @@ from odp.sim.trace import (
 from odp.sim.trace import Upcall as UpcallEvent
 from odp.sim.vport import SimVport, make_vport, vport_class
 from odp.sim.vport_vxlan import VxlanVport  # noqa: F401  registers its vport type (vport_type)
+from odp.validate import swkey as sk
 from odp.validate import validate_actions, validate_match
+from odp.validate.fastpath import from_match
+from odp.validate.put_key import flow_match, packet_match
 
 #: How deep recirculation may nest before the packet is dropped (the kernel's
 #: OVS_RECURSION_LIMIT-style guard).

@@ -2,7 +2,7 @@
 
 :func:`extract` does what the kernel's ``key_extract()`` / ``key_extract_l3l4()``
 do for an Ethernet frame (``mac_proto`` Ethernet) and returns the flat
-:mod:`odp.sim.swkey` int plus the header offsets the kernel leaves in the skb.
+:mod:`odp.validate.swkey` int plus the header offsets the kernel leaves in the skb.
 
 The kernel source is the specification; the rules reproduced here, with the
 kernel function that implements each:
@@ -42,8 +42,9 @@ kernel function that implements each:
   min(labels, 3), and 0 when the frame ends before the bottom of stack (the
   kernel returns before setting ``num_labels_mask``).  Nothing below MPLS is
   parsed.
-* NSH (``parse_nsh``): swkey has no NSH fields, so a valid NSH header only
-  yields ``eth_type`` 0x894f; but an NSH header the kernel rejects (short,
+* NSH (``parse_nsh``): the base header's flags, ttl, MD type, next protocol
+  and service path word, and for MD type 1 the four context words (MD type 2
+  leaves them zero).  An NSH header the kernel rejects (short,
   version != 0, MD type other than 1/2, MD1 length != 24) makes the whole key
   extraction fail, and then the kernel drops the packet (EINVAL for EXECUTE):
   :func:`extract` returns None, as for frames shorter than 14 bytes.
@@ -59,7 +60,7 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
-from odp.sim import swkey
+from odp.validate import swkey
 
 __all__ = ["Extracted", "Frame", "extract"]
 
@@ -123,6 +124,9 @@ for _upper, _lower in (
     ("ipv4_src", "ipv4_dst"),
     ("ipv6_src", "ipv6_dst"),
     ("tp_src", "tp_dst"),
+    ("nsh_c1", "nsh_c2"),
+    ("nsh_c2", "nsh_c3"),
+    ("nsh_c3", "nsh_c4"),
 ):
     _adjacent(_upper, _lower)
 del _upper, _lower
@@ -156,6 +160,12 @@ _SH_TP_PORTS = _sh("tp_dst")  # tp_src:tp_dst as one 32-bit value
 _SH_TP_SRC = _sh("tp_src")
 _SH_TP_DST = _sh("tp_dst")
 _SH_TCP_FLAGS = _sh("tcp_flags")
+_SH_NSH_FLAGS = _sh("nsh_flags")
+_SH_NSH_TTL = _sh("nsh_ttl")
+_SH_NSH_MDTYPE = _sh("nsh_mdtype")
+_SH_NSH_NP = _sh("nsh_np")
+_SH_NSH_PATH_HDR = _sh("nsh_path_hdr")
+_SH_NSH_C4 = _sh("nsh_c4")  # c1:c2:c3:c4 as one 128-bit value, as in the header
 
 # --------------------------------------------------------------------------
 # Header layouts.
@@ -317,8 +327,11 @@ def _extract(frame: Frame, n: int, meta: int) -> Extracted | None:
                 )
     elif etype == 0x8847 or etype == 0x8848:
         key |= _mpls(frame, n, off)
-    elif etype == 0x894F and not _nsh_ok(frame, n, off):
-        return None
+    elif etype == 0x894F:
+        nsh = _nsh(frame, n, off)
+        if nsh is None:
+            return None
+        key |= nsh
     return _new(Extracted, (key, off, off, None, 0, 0))
 
 
@@ -350,17 +363,29 @@ def _mpls(frame: Frame, n: int, off: int) -> int:
             return bits | (((1 << min(count, 3)) - 1) << _SH_MPLS_LABELS)
 
 
-def _nsh_ok(frame: Frame, n: int, off: int) -> bool:
-    """Whether ``parse_nsh()`` accepts the NSH header at ``off``."""
+def _nsh(frame: Frame, n: int, off: int) -> int | None:
+    """Key bits of the NSH header at ``off`` (``parse_nsh()``), None when it rejects it."""
     if n < off + 8:
-        return False
-    if frame[off] >> 6:  # version
-        return False
-    length = (frame[off + 1] & 0x3F) * 4
+        return None
+    word = frame[off] << 8 | frame[off + 1]  # ver:2 flags:2 ttl:6 len:6
+    if word >> 14:  # version
+        return None
+    length = (word & 0x3F) * 4
     if n < off + length:
-        return False
+        return None
     mdtype = frame[off + 2]
-    return (mdtype == 1 and length == 24) or mdtype == 2
+    if not ((mdtype == 1 and length == 24) or mdtype == 2):
+        return None
+    bits: int = (
+        ((word >> 12) & 0x3) << _SH_NSH_FLAGS
+        | ((word >> 6) & 0x3F) << _SH_NSH_TTL
+        | mdtype << _SH_NSH_MDTYPE
+        | frame[off + 3] << _SH_NSH_NP
+        | _U32.unpack_from(frame, off + 4)[0] << _SH_NSH_PATH_HDR
+    )
+    if mdtype == 1:  # the MD1 context words (MD2 leaves them zero)
+        bits |= int.from_bytes(frame[off + 8 : off + 24], "big") << _SH_NSH_C4
+    return bits
 
 
 def _ipv6(frame: Frame, n: int, off: int, key: int) -> Extracted:

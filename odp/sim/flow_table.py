@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from odp._cache import last_by_identity
 from odp.actions import Actions, Output
 from odp.keys import Match
-from odp.sim.flow_netlink import SwMatch
+from odp.validate.swkey import SwMatch
 
 #: Exact-match cache entries (distinct packet keys) before it starts over.  OVS's
 #: EMC holds 8192 per thread; memory is cheap here and a cache that thrashes

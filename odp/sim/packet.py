@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from odp.constants import TunnelFlag
 from odp.keys import Tunnel
-from odp.sim import swkey
+from odp.validate import swkey
 
 __all__ = [
     "AF_INET",
@@ -119,8 +119,21 @@ class TunnelInfo:
     def key_bits(self) -> int:
         """The swkey tunnel fields for a packet received with this metadata
         (``ovs_flow_key_extract()`` copying ``tun_info->key``), OR-able into a key."""
+        # A VXLAN GBP word travels as the kernel's struct vxlan_metadata: four
+        # host-order bytes of tun_opts, flagged TUNNEL_VXLAN_OPT.  (The kernel
+        # sets them whenever the header has the G bit; TunnelInfo only keeps
+        # the word, so a G bit with an all-zero word is taken as no options.)
+        opts = (
+            {
+                "tun_opts": int.from_bytes(struct.pack("=I", self.gbp), "big"),
+                "tun_opts_len": 4,
+            }
+            if self.gbp
+            else {}
+        )
         return swkey.build(
             {
+                **opts,
                 "tun_proto": self.family,
                 "tun_id": self.tun_id,
                 "tun_ipv4_src": self.ipv4_src,
@@ -131,8 +144,7 @@ class TunnelInfo:
                 "tun_ttl": self.ttl,
                 "tun_tp_src": self.tp_src,
                 "tun_tp_dst": self.tp_dst,
-                "tun_flags": self.flags,
-                "tun_gbp": self.gbp,
+                "tun_flags": self.flags | (swkey.TUN_VXLAN_OPT if self.gbp else 0),
             }
         )
 
@@ -152,8 +164,12 @@ class TunnelInfo:
             ttl=g(key, "tun_ttl"),
             tp_src=g(key, "tun_tp_src"),
             tp_dst=g(key, "tun_tp_dst"),
-            flags=g(key, "tun_flags"),
-            gbp=g(key, "tun_gbp"),
+            flags=g(key, "tun_flags") & 0xF,
+            gbp=(
+                struct.unpack("=I", (g(key, "tun_opts") & 0xFFFFFFFF).to_bytes(4, "big"))[0]
+                if g(key, "tun_flags") & swkey.TUN_VXLAN_OPT
+                else 0
+            ),
         )
 
     @property

@@ -55,12 +55,12 @@ from odp.errors import OdpError
 from odp.fields import format_mac, parse_mac
 from odp.keys import Encap, EthType, KeyAttr, Match
 from odp.sim.datapath import SimDatapath
-from odp.sim.flow_netlink import from_match
 from odp.sim.flow_table import SimFlow
 from odp.sim.meter import MeterTable, SimBand, SimMeter
 from odp.sim.network import Host, Network
 from odp.sim.vport import Counters, make_vport
 from odp.text import format_actions, format_key_attr, parse_actions, parse_match
+from odp.validate.fastpath import from_match
 
 __all__ = [
     "DEFAULT_HOST_IP",

@@ -47,9 +47,9 @@ from odp.actions import (
 from odp.constants import HashAlg, TunnelFlag
 from odp.errors import InvalidFlow, NotSupported
 from odp.keys import Mpls, Tunnel
-from odp.sim import swkey as sk
 from odp.sim.actions import ActionContext, TunnelInfo, execute_actions
 from odp.sim.flow import extract
+from odp.validate import swkey as sk
 
 # mypy sees the fixed-size key attribute classes (built with ``@dataclass(**_DC)``
 # and ``init=False`` hidden in the splat) as taking Masked values only, so the

@@ -27,8 +27,9 @@ from scapy.layers.l2 import ARP, LLC, SNAP, Dot1AD, Dot1Q, Dot3, Ether
 from scapy.layers.sctp import SCTP
 from scapy.packet import Packet, Raw
 
-from odp.sim import flow, swkey
+from odp.sim import flow
 from odp.sim.flow import Extracted, extract
+from odp.validate import swkey
 
 SRC = "00:11:22:33:44:55"
 DST = "66:77:88:99:aa:bb"
@@ -790,17 +791,21 @@ def test_mpls_under_vlan() -> None:
 
 
 # ---------------------------------------------------------------------------
-# NSH: no swkey fields, but the kernel drops what parse_nsh() rejects
+# NSH: parse_nsh() fills the nsh fields, and the kernel drops what it rejects
 
 
-def nsh(version: int = 0, length_words: int = 2, mdtype: int = 2, np: int = 1, extra: int = 0) -> bytes:
-    first = version << 14 | 63 << 6 | length_words
-    return bytes(Ether(src=SRC, dst=DST, type=0x894F)) + struct.pack("!HBBI", first, mdtype, np, 0x100FF) + bytes(extra)
+def nsh(version: int = 0, length_words: int = 2, mdtype: int = 2, np: int = 1, extra: int = 0, flags: int = 0) -> bytes:
+    first = version << 14 | flags << 12 | 63 << 6 | length_words
+    head = bytes(Ether(src=SRC, dst=DST, type=0x894F)) + struct.pack("!HBBI", first, mdtype, np, 0x100FF)
+    return head + bytes(range(1, extra + 1))
 
 
 def test_nsh_valid() -> None:
-    assert_key(ex(nsh()), eth_type=0x894F)
-    assert_key(ex(nsh(length_words=6, mdtype=1, extra=16)), eth_type=0x894F)
+    base = {"eth_type": 0x894F, "nsh_ttl": 63, "nsh_np": 1, "nsh_path_hdr": 0x100FF}
+    # MD type 2: the context words stay zero.
+    assert_key(ex(nsh(flags=2)), **base, nsh_mdtype=2, nsh_flags=2)
+    context = {"nsh_c1": 0x01020304, "nsh_c2": 0x05060708, "nsh_c3": 0x090A0B0C, "nsh_c4": 0x0D0E0F10}
+    assert_key(ex(nsh(length_words=6, mdtype=1, extra=16)), **base, nsh_mdtype=1, **context)
 
 
 @pytest.mark.parametrize(

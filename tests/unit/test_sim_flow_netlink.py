@@ -1,9 +1,9 @@
-"""The simulator's match conversion agrees with the validator's transcription of the kernel.
+"""The generated per-shape conversion agrees with the general one (ovs_nla_get_match transcribed).
 
-``odp.sim.flow_netlink.from_match`` (the flow table's fast conversion) and
-``odp.validate.stored_key_and_mask`` (ovs_nla_get_match transcribed on the
-codec's bytes) must store the same key and mask for every match the kernel
-accepts.
+``odp.validate.fastpath.from_match`` (the flow table's fast conversion) and
+``odp.validate.get_match.sw_match`` / ``stored_key_and_mask`` (the kernel's
+parser replayed on the codec's bytes) must store the same key and mask for
+every match the kernel accepts.
 """
 
 from __future__ import annotations
@@ -38,9 +38,10 @@ from odp.keys import (
     Udp,
     Vlan,
 )
-from odp.sim import swkey as sk
-from odp.sim.flow_netlink import _from_match, from_match
 from odp.validate import stored_key_and_mask, validate_match
+from odp.validate import swkey as sk
+from odp.validate.fastpath import from_match
+from odp.validate.get_match import sw_match as _from_match
 
 #: validate.py's name for a field where swkey's differs.
 _RENAMED = {"mpls_labels": "mpls_count"}
@@ -139,3 +140,13 @@ def test_random_matches_are_mostly_accepted() -> None:
 
     count()
     assert sum(seen) >= len(seen) // 2, f"only {sum(seen)} of {len(seen)} matches were accepted"
+
+
+def test_declared_swkey_fields_exist() -> None:
+    """Each fixed-size key field names (in odp.keys) the swkey field the kernel stores it in."""
+    from odp.keys import FIXED_ATTRS
+
+    declared = {(cls.__name__, s.name): s.sw for cls in FIXED_ATTRS.values() for s in cls.FIELDS if s.sw}
+    assert declared[("Arp", "op")] == "arp_op"
+    assert declared[("Icmpv6", "type")] == "tp_src"
+    assert {name for name in declared.values()} <= set(sk.NAMES)

@@ -1,4 +1,8 @@
-"""The simulator's flat flow key: the counterpart of the kernel's ``struct sw_flow_key``.
+"""The flat flow key: the counterpart of the kernel's ``struct sw_flow_key``.
+
+:mod:`odp.validate.get_match` fills it from a flow's netlink attributes, the
+simulator's ``odp.sim.flow`` from a packet, and :mod:`odp.validate.put_key`
+reports it back as attributes.
 
 A packet's key and a flow's key and mask are each one Python ``int`` built
 from the fixed layout below (big-endian, first field in the most significant
@@ -18,7 +22,8 @@ Field offsets are derived from the layout, so ``get(key, "ip_proto")`` and
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from typing import NamedTuple
 
 #: (name, struct code).  "6s"/"16s" fields are big-endian integers of that
 #: width.  ARP keeps its sender/target IPs in ipv4_src/ipv4_dst (as the kernel
@@ -28,6 +33,21 @@ LAYOUT: tuple[tuple[str, str], ...] = (
     # Rarely set fields first (most significant bits), so that the key of a
     # common packet, and of most flows, is a small int: CPython's ``&`` and
     # ``hash`` cost grows with the int's highest non-zero digit.
+    # tunnel options (the kernel's tun_opts, IP_TUNNEL_OPTS_MAX bytes): Geneve
+    # TLVs, VXLAN GBP (struct vxlan_metadata, host order) or ERSPAN metadata,
+    # right-aligned (TUN_METADATA_OFFSET: the last tun_opts_len bytes).
+    ("tun_opts", "255s"),
+    ("tun_opts_len", "B"),
+    # NSH (the kernel's ovs_key_nsh: base header and MD1 context)
+    ("nsh_flags", "B"),
+    ("nsh_ttl", "B"),
+    ("nsh_mdtype", "B"),
+    ("nsh_np", "B"),
+    ("nsh_path_hdr", "I"),
+    ("nsh_c1", "I"),
+    ("nsh_c2", "I"),
+    ("nsh_c3", "I"),
+    ("nsh_c4", "I"),
     # conntrack
     ("ct_orig_src", "16s"),
     ("ct_orig_dst", "16s"),
@@ -41,7 +61,6 @@ LAYOUT: tuple[tuple[str, str], ...] = (
     # tunnel metadata (tun_proto: 0 none, 2 AF_INET, 10 AF_INET6)
     ("tun_ipv6_src", "16s"),
     ("tun_ipv6_dst", "16s"),
-    ("tun_gbp", "I"),
     ("tun_id", "Q"),
     ("tun_ipv4_src", "I"),
     ("tun_ipv4_dst", "I"),
@@ -49,7 +68,7 @@ LAYOUT: tuple[tuple[str, str], ...] = (
     ("tun_ttl", "B"),
     ("tun_tp_src", "H"),
     ("tun_tp_dst", "H"),
-    ("tun_flags", "B"),  # odp.constants.TunnelFlag bits
+    ("tun_flags", "B"),  # odp.constants.TunnelFlag bits, TUN_GENEVE_OPT/TUN_VXLAN_OPT/TUN_ERSPAN_OPT
     ("tun_proto", "B"),
     # IPv6, ND, ARP, MPLS, inner VLAN
     ("nd_target", "16s"),
@@ -91,6 +110,10 @@ LAYOUT: tuple[tuple[str, str], ...] = (
     ("tp_src", "H"),
     ("tp_dst", "H"),
 )
+
+#: tun_flags bits beyond odp.constants.TunnelFlag: which options tun_opts holds
+#: (the kernel's TUNNEL_GENEVE_OPT, TUNNEL_VXLAN_OPT, TUNNEL_ERSPAN_OPT).
+TUN_GENEVE_OPT, TUN_VXLAN_OPT, TUN_ERSPAN_OPT = 0x10, 0x20, 0x40
 
 FORMAT = "!" + "".join(code for _, code in LAYOUT)
 STRUCT = struct.Struct(FORMAT)
@@ -139,8 +162,9 @@ def build(values: Mapping[str, int]) -> int:
     """A key int from field values (missing fields are zero)."""
     key = 0
     for name, value in values.items():
-        shift, width = GEOMETRY[name]
-        key |= (value & ((1 << width) - 1)) << shift
+        if value:  # most fields of a parsed key are zero
+            shift, width = GEOMETRY[name]
+            key |= (value & ((1 << width) - 1)) << shift
     return key
 
 
@@ -159,3 +183,37 @@ def range_mask(names: list[str]) -> int:
     for name in NAMES[first : last + 1]:
         mask |= field_mask(name)
     return mask
+
+
+class SwMatch(NamedTuple):
+    """A flow's key and mask as the flow table stores them (``struct sw_flow_match``).
+
+    (A NamedTuple: built once per flow install, where a frozen dataclass's
+    ``__init__`` costs four times as much.)
+    """
+
+    key: int
+    mask: int
+
+    @property
+    def masked_key(self) -> int:
+        return self.key & self.mask
+
+
+class View(Mapping[str, int]):
+    """The fields of a key int by name, read on demand (what the dump code reads)."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, key: int) -> None:
+        self._key = key
+
+    def __getitem__(self, name: str) -> int:
+        shift, width = GEOMETRY[name]
+        return (self._key >> shift) & ((1 << width) - 1)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(NAMES)
+
+    def __len__(self) -> int:
+        return len(NAMES)
