@@ -75,10 +75,12 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from odp.actions import Action, Actions, Output, set_tunnel
 from odp.constants import OVSP_LOCAL, MeterBandType
-from odp.datapath import (
+from odp.datapath import Connection, Datapath
+from odp.errors import InvalidFlow, NotFoundError, NotSupported, OdpError, ParseError
+from odp.fields import Masked, parse_mac
+from odp.keys import Ethernet, InPort, KeyAttr, Match, Tunnel
+from odp.records import (
     DEFAULT_TUNNEL_PORTS,
-    Connection,
-    Datapath,
     DatapathInfo,
     Flow,
     FlowStats,
@@ -89,9 +91,6 @@ from odp.datapath import (
     VportInfo,
     VportKind,
 )
-from odp.errors import InvalidFlow, NotFoundError, NotSupported, OdpError, ParseError
-from odp.fields import Masked, parse_mac
-from odp.keys import Ethernet, InPort, KeyAttr, Match, Tunnel
 from odp.text import format_actions, format_flow_line, format_match, parse_actions, parse_match
 
 if TYPE_CHECKING:

@@ -43,28 +43,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from odp.actions import Actions
 from odp.constants import DP_MAX_PORTS, OVSP_LOCAL, Cmd, DpFeature, MeterBandType, MeterCmd, PacketCmd
-from odp.datapath import (
-    Backend,
-    DatapathInfo,
-    DatapathStats,
-    DpRef,
-    Flow,
-    FlowCreate,
-    FlowStats,
-    MegaflowStats,
-    MeterBand,
-    MeterFeatures,
-    MeterStats,
-    PortRef,
-    UpcallListener,
-    VportInfo,
-    VportKind,
-    VportStats,
-    check_ifname,
-    check_meter_request,
-    check_ufid,
-    check_vport_args,
-)
+from odp.datapath import Backend, UpcallListener
 from odp.errors import (
     BackendError,
     ExistsError,
@@ -86,6 +65,26 @@ from odp.kernel.netlink import (
 from odp.keys import InPort, Match
 from odp.netlink import messages as nlm
 from odp.netlink.messages import NLM_F_CREATE, NLM_F_ECHO, NLM_F_EXCL
+from odp.records import (
+    DatapathInfo,
+    DatapathStats,
+    DpRef,
+    Flow,
+    FlowCreate,
+    FlowStats,
+    MegaflowStats,
+    MeterBand,
+    MeterFeatures,
+    MeterStats,
+    PortRef,
+    VportInfo,
+    VportKind,
+    VportStats,
+    check_ifname,
+    check_meter_request,
+    check_ufid,
+    check_vport_args,
+)
 
 if TYPE_CHECKING:
     from odp.kernel.upcall import KernelUpcallListener, VportEvents

@@ -37,10 +37,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from odp.constants import Cmd, DpFeature, PacketCmd
-from odp.datapath import DpRef, Upcall, UpcallKind, UpcallListener, VportInfo
+from odp.datapath import UpcallListener
 from odp.errors import BackendError, DecodeError, FieldError, NotFoundError, OdpError
 from odp.keys import Match
 from odp.netlink import messages as nlm
+from odp.records import DpRef, Upcall, UpcallKind, VportInfo
 
 if TYPE_CHECKING:
     from odp.kernel.backend import KernelBackend

@@ -66,7 +66,6 @@ from operator import itemgetter
 from odp._codegen import define
 from odp.actions import Actions
 from odp.constants import BandAttr, DpAttr, FlowAttr, MeterAttr, PacketAttr, TunnelOptAttr, VportAttr
-from odp.datapath import Flow, flow_constructor
 from odp.errors import DecodeError
 from odp.keys import Match, Tunnel
 from odp.netlink.attrs import (
@@ -81,6 +80,7 @@ from odp.netlink.attrs import (
     pack_attr,
 )
 from odp.netlink.codec import decode_actions, decode_match, decode_tunnel, encode_actions, encode_key, encode_mask
+from odp.records import Flow, flow_constructor
 
 __all__ = [
     "GENL_ID_CTRL",

@@ -19,8 +19,10 @@ from typing import Any
 
 from odp.actions import Actions, Userspace
 from odp.constants import DP_MAX_PORTS, OVSP_LOCAL, DpFeature, UfidFlags
-from odp.datapath import (
-    Backend,
+from odp.datapath import Backend, UpcallListener
+from odp.errors import ExistsError, FieldError, InvalidArgument, InvalidFlow, NotFoundError, NotSupported
+from odp.keys import DpHash, InPort, Match, Priority, RecircId, SkbMark, Tunnel
+from odp.records import (
     DatapathInfo,
     DatapathStats,
     DpRef,
@@ -34,7 +36,6 @@ from odp.datapath import (
     PortRef,
     Upcall,
     UpcallKind,
-    UpcallListener,
     VportInfo,
     VportKind,
     check_ifname,
@@ -43,8 +44,6 @@ from odp.datapath import (
     check_vport_args,
     make_flow,
 )
-from odp.errors import ExistsError, FieldError, InvalidArgument, InvalidFlow, NotFoundError, NotSupported
-from odp.keys import DpHash, InPort, Match, Priority, RecircId, SkbMark, Tunnel
 from odp.sim import swkey as sk
 from odp.sim.actions import execute_actions
 from odp.sim.flow import extract

@@ -24,8 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from odp.datapath import check_ifname
 from odp.errors import ExistsError, NotFoundError
+from odp.records import check_ifname
 
 if TYPE_CHECKING:
     from odp.sim.datapath import SimDatapath

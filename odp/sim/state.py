@@ -50,10 +50,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from odp.datapath import Upcall, UpcallKind, VportKind
 from odp.errors import OdpError
 from odp.fields import format_mac, parse_mac
 from odp.keys import Encap, EthType, KeyAttr, Match
+from odp.records import Upcall, UpcallKind, VportKind
 from odp.sim.datapath import SimDatapath
 from odp.sim.flow_netlink import from_match
 from odp.sim.flow_table import SimFlow

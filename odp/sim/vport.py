@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from odp.datapath import VportInfo, VportKind, VportStats
+from odp.records import VportInfo, VportKind, VportStats
 from odp.sim.network import Interface
 
 
