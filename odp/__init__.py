@@ -37,8 +37,9 @@ from odp.actions import (
     Userspace,
     set_tunnel,
 )
+from odp.backends import connect
 from odp.constants import Frag, MeterBandType, TunnelFlag
-from odp.datapath import Connection, Datapath, UpcallListener, Vport, connect
+from odp.datapath import Connection, Datapath, UpcallListener, Vport
 from odp.errors import (
     BackendError,
     DecodeError,

@@ -1836,7 +1836,7 @@ def _dispatch(args: list[str]) -> int:
     assert handler is not None
     out = sys.stdout
     if backend == "kernel":
-        from odp.datapath import connect
+        from odp.backends import connect
 
         with connect("kernel") as conn:
             return handler(Ctx(conn, backend, json_out, out), a)

@@ -24,7 +24,7 @@ from types import TracebackType
 
 from odp.actions import Actions
 from odp.constants import DpFeature, UfidFlags
-from odp.errors import FieldError, NotFoundError
+from odp.errors import FieldError
 from odp.keys import Match
 from odp.records import (
     DEFAULT_TUNNEL_PORTS,
@@ -449,19 +449,3 @@ class Connection:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-
-
-def connect(backend: str = "sim", **options: object) -> Connection:
-    """Open a backend: ``"sim"`` (in-memory simulator) or ``"kernel"`` (openvswitch.ko).
-
-    Simulator options: ``host`` (an :class:`odp.sim.Host`; a fresh one by default).
-    """
-    if backend == "sim":
-        from odp.sim.datapath import SimBackend
-
-        return Connection(SimBackend(**options))  # type: ignore[arg-type]
-    if backend == "kernel":
-        from odp.kernel.backend import KernelBackend
-
-        return Connection(KernelBackend(**options))  # type: ignore[arg-type]
-    raise NotFoundError(f"unknown backend {backend!r} (use 'sim' or 'kernel')")

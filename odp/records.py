@@ -137,6 +137,15 @@ class VportStats:
 
 
 @dataclass(frozen=True, slots=True)
+class VportUpcallStats:
+    """OVS_VPORT_ATTR_UPCALL_STATS: upcalls of packets received on the vport that
+    reached their netlink socket (``success``) or were lost there (``fail``)."""
+
+    success: int = 0
+    fail: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class VportInfo:
     port_no: int
     kind: VportKind
@@ -147,6 +156,8 @@ class VportInfo:
     upcall_pids: tuple[int, ...] = ()
     stats: VportStats = field(default_factory=VportStats)
     ifindex: int | None = None
+    #: Upcall counters, on kernels that report them (see odp.kernels.Feature.VPORT_UPCALL_STATS), else None.
+    upcall_stats: VportUpcallStats | None = None
 
     def __str__(self) -> str:
         opts = f", dst_port={self.dst_port}" if self.dst_port is not None else ""

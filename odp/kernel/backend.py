@@ -67,19 +67,16 @@ from odp.netlink import messages as nlm
 from odp.netlink.messages import NLM_F_CREATE, NLM_F_ECHO, NLM_F_EXCL
 from odp.records import (
     DatapathInfo,
-    DatapathStats,
     DpRef,
     Flow,
     FlowCreate,
     FlowStats,
-    MegaflowStats,
     MeterBand,
     MeterFeatures,
     MeterStats,
     PortRef,
     VportInfo,
     VportKind,
-    VportStats,
     check_ifname,
     check_meter_request,
     check_ufid,
@@ -146,41 +143,6 @@ def _feature_names(bits: int) -> str:
 # ---------------------------------------------------------------------------
 # Reply conversion
 # ---------------------------------------------------------------------------
-
-
-def datapath_info(msg: nlm.Message) -> DatapathInfo:
-    d = nlm.decode_datapath(msg)
-    st = d.stats
-    mf = d.megaflow
-    return DatapathInfo(
-        name=d.name or "",
-        ifindex=d.dp_ifindex,
-        stats=DatapathStats(st.n_hit, st.n_missed, st.n_lost, st.n_flows) if st else DatapathStats(),
-        megaflow=MegaflowStats(mf.n_mask_hit, mf.n_masks, mf.n_cache_hit) if mf else MegaflowStats(),
-        features=d.user_features,
-        masks_cache_size=d.masks_cache_size,
-    )
-
-
-def vport_info(msg: nlm.Message) -> VportInfo:
-    v = nlm.decode_vport(msg)
-    if v.port_no is None or v.type is None or v.name is None:
-        raise BackendError(f"a vport reply lacks its port number, type or name: {v}")
-    s = v.stats
-    return VportInfo(
-        port_no=v.port_no,
-        kind=VportKind.from_number(v.type),
-        name=v.name,
-        dp_ifindex=v.dp_ifindex,
-        dst_port=v.dst_port,
-        upcall_pids=tuple(v.upcall_pids),
-        stats=VportStats(
-            s.rx_packets, s.tx_packets, s.rx_bytes, s.tx_bytes, s.rx_errors, s.tx_errors, s.rx_dropped, s.tx_dropped
-        )
-        if s
-        else VportStats(),
-        ifindex=v.ifindex,
-    )
 
 
 def flow_value(msg: nlm.Message) -> Flow:
@@ -333,7 +295,7 @@ class KernelBackend(Backend):
             if exc.errno in (_errno.EEXIST, _errno.EBUSY):
                 raise ExistsError(self._exists_reason(name)) from None
             raise translate(exc, f"creating datapath {name!r}") from None
-        info = datapath_info(_one(replies, f"creating datapath {name!r}"))
+        info = nlm.decode_datapath(_one(replies, f"creating datapath {name!r}"))
         self._dp_names[info.name] = info.ifindex
         return info
 
@@ -359,7 +321,7 @@ class KernelBackend(Backend):
             replies = self._request(self.families.datapath, Cmd.GET, ifindex, attrs)
         except NetlinkError as exc:
             raise translate(exc, f"getting {self._dp_label(dp)}", messages=self._not_found_dp(dp)) from None
-        info = datapath_info(_one(replies, f"getting {self._dp_label(dp)}"))
+        info = nlm.decode_datapath(_one(replies, f"getting {self._dp_label(dp)}"))
         self._dp_names[info.name] = info.ifindex
         return info
 
@@ -368,7 +330,7 @@ class KernelBackend(Backend):
             data = self._dump(self.families.datapath, Cmd.GET, 0)
         except NetlinkError as exc:
             raise translate(exc, "listing datapaths") from None
-        out = [datapath_info(m) for m in dump_messages(data, self.families.datapath.id)]
+        out = [nlm.decode_datapath(m) for m in dump_messages(data, self.families.datapath.id)]
         for info in out:
             self._dp_names[info.name] = info.ifindex
         return out
@@ -430,7 +392,7 @@ class KernelBackend(Backend):
                     f"{_feature_names(features)} (EOPNOTSUPP)"
                 ) from None
             raise translate(exc, f"changing {label}", messages=self._not_found_dp(dp)) from None
-        return datapath_info(_one(replies, f"changing {label}"))
+        return nlm.decode_datapath(_one(replies, f"changing {label}"))
 
     def supported_features(self) -> int:
         """The datapath feature bits the running kernel accepts (probed once with a scratch datapath)."""
@@ -486,7 +448,7 @@ class KernelBackend(Backend):
             replies = self._on_dp(dp, call)
         except NetlinkError as exc:
             raise self._vport_new_error(exc, dp, label, name, kind, port_no, dst_port, pids) from None
-        info = vport_info(_one(replies, f"adding vport {name!r} to {label}"))
+        info = nlm.decode_vport(_one(replies, f"adding vport {name!r} to {label}"))
         for listener in claimed_by:
             listener.claimed(info.port_no)
         return info
@@ -578,7 +540,7 @@ class KernelBackend(Backend):
             raise translate(
                 exc, f"getting vport {port!r} of {self._dp_label(dp)}", messages=self._vport_missing(dp, port)
             ) from None
-        return vport_info(_one(replies, f"getting vport {port!r}"))
+        return nlm.decode_vport(_one(replies, f"getting vport {port!r}"))
 
     def vport_list(self, dp: DpRef) -> list[VportInfo]:
         try:
@@ -587,7 +549,8 @@ class KernelBackend(Backend):
             raise translate(
                 exc, f"listing the vports of {self._dp_label(dp)}", messages=self._not_found_dp(dp)
             ) from None
-        return sorted((vport_info(m) for m in dump_messages(data, self.families.vport.id)), key=lambda v: v.port_no)
+        vports = (nlm.decode_vport(m) for m in dump_messages(data, self.families.vport.id))
+        return sorted(vports, key=lambda v: v.port_no)
 
     def vport_del(self, dp: DpRef, port: PortRef) -> VportInfo:
         attrs = self._vport_target(port)
@@ -603,7 +566,7 @@ class KernelBackend(Backend):
             raise translate(
                 exc, f"deleting vport {port!r} of {label}", messages=self._vport_missing(dp, port)
             ) from None
-        return vport_info(_one(replies, f"deleting vport {port!r}"))
+        return nlm.decode_vport(_one(replies, f"deleting vport {port!r}"))
 
     def vport_set_upcall_pids(self, dp: DpRef, port: PortRef, pids: tuple[int, ...]) -> VportInfo:
         if not pids:
@@ -619,7 +582,7 @@ class KernelBackend(Backend):
                 exc, f"setting the upcall pids of vport {port!r} of {self._dp_label(dp)}",
                 messages=self._vport_missing(dp, port),
             ) from None  # fmt: skip
-        return vport_info(_one(replies, f"setting the upcall pids of vport {port!r}"))
+        return nlm.decode_vport(_one(replies, f"setting the upcall pids of vport {port!r}"))
 
     def vport_events(self, dp: DpRef | None = None) -> VportEvents:
         """A stream of vport changes (new, deleted, changed), for one datapath or all."""

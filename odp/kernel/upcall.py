@@ -112,11 +112,9 @@ class VportEvents:
                     continue
                 if self.dp_ifindex is not None and msg.dp_ifindex != self.dp_ifindex:
                     continue
-                from odp.kernel.backend import vport_info
-
                 try:
-                    info = vport_info(msg)
-                except (DecodeError, FieldError, BackendError):
+                    info = nlm.decode_vport(msg)
+                except (DecodeError, FieldError):
                     continue  # a vport type odp does not know
                 out.append(VportEvent(_EVENT_KINDS[msg.cmd], info))
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-import odp.datapath as odp_datapath
+import odp.backends as odp_backends
 from odp.cli import main, parse_packet, ufid_from_text, ufid_to_uuid, write_pcap_header, write_pcap_record
 from odp.datapath import Connection
 from odp.errors import ModuleNotLoaded, PermissionDenied
@@ -447,7 +447,7 @@ def test_kernel_backend_errors_are_one_line(
     def connect(backend: str = "sim", **options: object) -> Connection:
         raise error
 
-    monkeypatch.setattr(odp_datapath, "connect", connect)
+    monkeypatch.setattr(odp_backends, "connect", connect)
     line = fails(odp, "--backend", "kernel", "datapath", "add", "g")
     assert line == f"odp: error: {expected}" or expected in line
 
