@@ -22,8 +22,9 @@ Public functions
     The checks of ``__ovs_nla_copy_actions`` that do not depend on datapath
     state.  Without ``match`` the checks that need the flow key are skipped
     until an action makes the relevant state known (e.g. after ``push_eth``).
-    ``kernel=(6, 1)`` applies the action set of that kernel (``drop`` needs 6.4,
-    ``hash(sym_l4)`` 6.5, ``psample`` 6.11); the default is the newest kernel.
+    ``kernel=(6, 1)`` (or an :class:`odp.kernels.Kernel`) applies the action set
+    of that kernel (see :data:`odp.kernels.SINCE`); the default is the newest
+    kernel that table knows.
     ``packet=True`` checks actions for OVS_PACKET_CMD_EXECUTE against a packet key.
 ``kernel_mask(match, *, masked_key=False)``
     The match as the kernel stores and dumps it (see its docstring).
@@ -115,6 +116,7 @@ from odp.constants import (
 )
 from odp.errors import FieldError, InvalidFlow
 from odp.fields import Masked
+from odp.kernels import ACTION_FEATURES, HASH_FEATURES, NEWEST, SINCE, Kernel
 from odp.keys import (
     ALL_ATTR_CLASSES,
     Arp,
@@ -155,7 +157,7 @@ __all__ = [
 ]
 
 #: What ``kernel=None`` means: the newest kernel whose rules this module encodes.
-NEWEST_KERNEL: tuple[int, int] = (6, 11)
+NEWEST_KERNEL: tuple[int, int] = NEWEST.as_tuple()
 
 K = KeyAttrType
 
@@ -248,12 +250,6 @@ _PSAMPLE_COOKIE_MAX = 16
 _COPY_ACTIONS_MAX_DEPTH = 16
 _ND_TYPES = (135, 136)
 
-#: Actions (and hash algorithms) newer than some kernels: (type, first kernel).
-_ACTION_SINCE: dict[int, tuple[int, int]] = {
-    ActionType.DROP: (6, 4),
-    ActionType.PSAMPLE: (6, 11),
-}
-_HASH_SYM_L4_SINCE = (6, 5)
 
 _OTHER_NAMES = {0: "unspec", 29: "packet_type", 30: "nd_extensions", 31: "tunnel_info"}
 
@@ -1569,7 +1565,7 @@ def _action_name(action: Action) -> str:
 
 
 class _ActionChecker:
-    def __init__(self, flow: _FlowInfo, kernel: tuple[int, int]) -> None:
+    def __init__(self, flow: _FlowInfo, kernel: Kernel) -> None:
         self.flow = flow
         self.kernel = kernel
 
@@ -1601,12 +1597,12 @@ class _ActionChecker:
         type_ = action.TYPE
         if not isinstance(action, Action) or isinstance(action, Nat):
             raise self.fail("nat-outside-ct", name, f"{name}() is only valid inside ct()", where)
-        since = _ACTION_SINCE.get(type_)
-        if since is not None and self.kernel < since:
+        feature = ACTION_FEATURES.get(type_)
+        if feature is not None and not self.kernel.has(feature):
             raise self.fail(
                 "action-needs-newer-kernel",
                 name,
-                f"{name} needs Linux {since[0]}.{since[1]} (this kernel is {self.kernel[0]}.{self.kernel[1]})",
+                f"{name} needs Linux {SINCE[feature]} (this kernel is {self.kernel})",
                 where,
             )
         method: Callable[[Action, _State, int, str, bool], _State] | None = getattr(
@@ -1669,7 +1665,7 @@ class _ActionChecker:
 
     def act_hash(self, a: Action, s: _State, depth: int, where: str, last: bool) -> _State:
         assert isinstance(a, Hash)
-        allowed = (0, 1) if self.kernel >= _HASH_SYM_L4_SINCE else (0,)
+        allowed = tuple(int(alg) for alg, f in HASH_FEATURES.items() if f is None or self.kernel.has(f))
         if a.alg not in allowed:
             raise self.fail(
                 "hash-alg",
@@ -2141,7 +2137,7 @@ def validate_actions(
     actions: Actions,
     match: Match | None = None,
     *,
-    kernel: tuple[int, int] | None = None,
+    kernel: Kernel | tuple[int, int] | None = None,
     packet: bool = False,
 ) -> None:
     """Raise :class:`InvalidFlow` when the kernel would refuse these actions (EINVAL).
@@ -2194,7 +2190,9 @@ def validate_actions(
         _accepted_actions.add(cache_key)
 
 
-def _validate_actions(actions: Actions, match: Match | None, *, kernel: tuple[int, int] | None, packet: bool) -> None:
+def _validate_actions(
+    actions: Actions, match: Match | None, *, kernel: Kernel | tuple[int, int] | None, packet: bool
+) -> None:
     if match is not None and packet:
         flow, state = _packet_flow(match)
     elif match is None:
@@ -2209,8 +2207,9 @@ def _validate_actions(actions: Actions, match: Match | None, *, kernel: tuple[in
     if not isinstance(actions, Actions):
         raise _fail("malformed-action", "actions", f"{actions!r} is not an Actions list")
     if kernel is not None and not (
-        isinstance(kernel, tuple) and len(kernel) == 2 and all(isinstance(x, int) for x in kernel)
+        isinstance(kernel, Kernel)
+        or (isinstance(kernel, tuple) and len(kernel) == 2 and all(isinstance(x, int) for x in kernel))
     ):
-        raise _fail("malformed-action", "kernel", f"kernel must be a (major, minor) tuple, not {kernel!r}")
-    checker = _ActionChecker(flow, kernel if kernel is not None else NEWEST_KERNEL)
+        raise _fail("malformed-action", "kernel", f"kernel must be a Kernel or a (major, minor) tuple, not {kernel!r}")
+    checker = _ActionChecker(flow, NEWEST if kernel is None else Kernel.parse(kernel))
     checker.check_list(actions.items, state, 0, "")
