@@ -25,6 +25,7 @@ from types import TracebackType
 from odp.actions import Actions
 from odp.constants import DpFeature, UfidFlags
 from odp.errors import FieldError
+from odp.kernels import Kernel
 from odp.keys import Match
 from odp.records import (
     DEFAULT_TUNNEL_PORTS,
@@ -81,6 +82,12 @@ class Backend(abc.ABC):
     """The kernel's commands, one method each.  Both backends implement this."""
 
     name: str = "abstract"
+
+    @property
+    @abc.abstractmethod
+    def kernel(self) -> Kernel:
+        """The Linux version whose behaviour this backend has (the running kernel,
+        or the one the simulator was told to be; see :mod:`odp.kernels`)."""
 
     # datapaths -------------------------------------------------------------
     @abc.abstractmethod

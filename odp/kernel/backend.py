@@ -12,8 +12,9 @@ Kernel behaviours this module relies on or works around (Linux 6.1, read in
 
 - Replies to NEW/SET/DEL carry the object only with ``NLM_F_ECHO``; every
   request here also asks for an ACK, so a request without a reply (a flush)
-  completes too.  Before Linux 4.19 GET/SET replies came back as ``*_CMD_NEW``:
-  reply commands are not checked.
+  completes too.  Before ``Feature.REPLY_CMD_OF_REQUEST`` (Linux 4.19, see
+  :mod:`odp.kernels`) GET/SET replies came back as ``*_CMD_NEW``: reply
+  commands are not checked.
 - ``OVS_DP_CMD_SET`` without ``USER_FEATURES`` resets the features to 0, so
   :meth:`KernelBackend.dp_set` always sends them (the current ones when the
   caller does not change them).  It ignores ``UPCALL_PID``: the datapath's
@@ -62,6 +63,7 @@ from odp.kernel.netlink import (
     Transport,
     dump_messages,
 )
+from odp.kernels import SINCE, Feature, Kernel
 from odp.keys import InPort, Match
 from odp.netlink import messages as nlm
 from odp.netlink.messages import NLM_F_CREATE, NLM_F_ECHO, NLM_F_EXCL
@@ -86,7 +88,7 @@ from odp.records import (
 if TYPE_CHECKING:
     from odp.kernel.upcall import KernelUpcallListener, VportEvents
 
-__all__ = ["KNOWN_FEATURES", "KernelBackend", "describe_match", "kernel_version"]
+__all__ = ["KNOWN_FEATURES", "KernelBackend", "describe_match"]
 
 T = TypeVar("T")
 
@@ -94,16 +96,6 @@ KNOWN_FEATURES = int(
     DpFeature.UNALIGNED | DpFeature.VPORT_PIDS | DpFeature.TC_RECIRC_SHARING | DpFeature.DISPATCH_UPCALL_PER_CPU
 )
 ETH_HLEN = 14
-
-
-def kernel_version() -> tuple[int, int]:
-    """The running kernel's (major, minor), e.g. (6, 1)."""
-    release = os.uname().release
-    parts = release.split(".")
-    try:
-        return int(parts[0]), int("".join(c for c in parts[1] if c.isdigit()) or 0)
-    except (IndexError, ValueError):
-        return (0, 0)
 
 
 def describe_match(match: Match | None) -> str:
@@ -222,8 +214,12 @@ class KernelBackend(Backend):
         self._failed_features: list[int] = []
         self._supported: int | None = None
         self._listeners: list[UpcallListener] = []
-        #: (major, minor) of the running kernel, for odp.validate's action rules.
-        self.kernel = kernel_version()
+        self._kernel = Kernel.running()
+
+    @property
+    def kernel(self) -> Kernel:
+        """The running kernel: for odp.validate's action rules and what depends on the version."""
+        return self._kernel
 
     # -- plumbing ----------------------------------------------------------------
     def new_transport(self) -> Transport:
@@ -624,20 +620,17 @@ class KernelBackend(Backend):
         self, exc: NetlinkError, action: str, match: Match | None, actions: Actions | None
     ) -> InvalidFlow:
         """Why the kernel said EINVAL, from odp.validate's replay of its rules when it can tell."""
+        from odp.validate import validate_actions, validate_match  # only on a refusal: it costs import time
+
         try:
-            from odp.validate import validate_actions, validate_match
-        except ImportError:  # pragma: no cover - validate is part of odp
-            validate_match = validate_actions = None  # type: ignore[assignment]
-        if validate_match is not None and validate_actions is not None:
-            try:
-                if match is not None:
-                    validate_match(match)
-                if actions is not None:
-                    validate_actions(actions, match, kernel=self.kernel)
-            except InvalidFlow as why:
-                return InvalidFlow(f"{action}: {why} (the kernel said {exc})", rule=why.rule, field=why.field)
-            except OdpError:
-                pass
+            if match is not None:
+                validate_match(match)
+            if actions is not None:
+                validate_actions(actions, match, kernel=self.kernel)
+        except InvalidFlow as why:
+            return InvalidFlow(f"{action}: {why} (the kernel said {exc})", rule=why.rule, field=why.field)
+        except OdpError:
+            pass
         details = f"key {describe_match(match)}" if match is not None else "no key"
         if actions is not None:
             details += f", actions {describe_actions(actions)}"
@@ -805,7 +798,8 @@ class KernelBackend(Backend):
     def _meter_family(self) -> FamilyInfo:
         if self.families.meter is None:
             raise NotSupported(
-                "this kernel's openvswitch module has no ovs_meter generic netlink family (meters need Linux 4.15+)"
+                "this kernel's openvswitch module has no ovs_meter generic netlink family "
+                f"(meters need Linux {SINCE[Feature.METER_FAMILY]}+)"
             )
         return self.families.meter
 

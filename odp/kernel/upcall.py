@@ -70,8 +70,9 @@ _EVENT_KINDS = {int(Cmd.NEW): "new", int(Cmd.DEL): "del", int(Cmd.SET): "set", i
 class VportEvents:
     """The ``ovs_vport`` multicast group: vport creations, deletions and changes.
 
-    ``dp_ifindex`` limits the stream to one datapath.  Before Linux 4.19 a SET
-    was announced as NEW: a "new" event may be about a vport seen before.
+    ``dp_ifindex`` limits the stream to one datapath.  Before
+    ``Feature.REPLY_CMD_OF_REQUEST`` (Linux 4.19, :mod:`odp.kernels`) a SET was
+    announced as NEW: a "new" event may be about a vport seen before.
     """
 
     def __init__(self, backend: KernelBackend, dp_ifindex: int | None = None) -> None:

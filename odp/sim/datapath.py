@@ -21,6 +21,7 @@ from odp.actions import Actions, Userspace
 from odp.constants import DP_MAX_PORTS, OVSP_LOCAL, DpFeature, UfidFlags
 from odp.datapath import Backend, UpcallListener
 from odp.errors import ExistsError, FieldError, InvalidArgument, InvalidFlow, NotFoundError, NotSupported
+from odp.kernels import SINCE, TESTED, Feature, Kernel, KernelLike
 from odp.keys import DpHash, InPort, Match, Priority, RecircId, SkbMark, Tunnel
 from odp.records import (
     DatapathInfo,
@@ -98,7 +99,11 @@ class SimDatapath:
 
     # -- vports ---------------------------------------------------------------
     def vport_info(self, vport: SimVport) -> VportInfo:
-        return vport.info(self.ifindex, all_pids=bool(self.features & DpFeature.VPORT_PIDS))
+        return vport.info(
+            self.ifindex,
+            all_pids=bool(self.features & DpFeature.VPORT_PIDS),
+            upcall_stats=self.host.kernel.has(Feature.VPORT_UPCALL_STATS),
+        )
 
     def vport_by_ref(self, port: PortRef) -> SimVport:
         if isinstance(port, int):
@@ -184,8 +189,8 @@ class SimDatapath:
         pid: int | None = None,
         actions: Actions | None = None,
     ) -> None:
+        vport = self.vports.get(port_no)
         if pid is None:
-            vport = self.vports.get(port_no)
             pids = vport.upcall_pids if vport is not None else (0,)
             if len(pids) > 1 and self.features & DpFeature.VPORT_PIDS:
                 pid = pids[zlib.crc32(frame[:64]) % len(pids)]
@@ -194,6 +199,8 @@ class SimDatapath:
         listener = self.host_listener(pid)
         if listener is None:
             self.counters.lost += 1
+            if pid != 0 and vport is not None:  # pid 0 fails before ovs_vport_update_upcall_stats
+                vport.counters.upcall_fail += 1
             return
         upcall = Upcall(
             kind=kind,
@@ -204,8 +211,14 @@ class SimDatapath:
             actions=actions,
             pid=pid,
         )
-        if not listener.deliver(upcall):
+        delivered = listener.deliver(upcall)
+        if not delivered:
             self.counters.lost += 1
+        if vport is not None:
+            if delivered:
+                vport.counters.upcall_success += 1
+            else:
+                vport.counters.upcall_fail += 1
 
     def host_listener(self, pid: int) -> SimUpcallListener | None:
         if pid == 0:
@@ -356,8 +369,20 @@ class SimBackend(Backend):
 
     name = "sim"
 
-    def __init__(self, host: Host | None = None) -> None:
-        self.host = host if host is not None else Host("sim")
+    def __init__(self, host: Host | None = None, *, kernel: KernelLike | None = None) -> None:
+        """``kernel``: the Linux version to behave as (see :mod:`odp.kernels`); a
+        given host is set to it (refused once the host has datapaths: a machine
+        does not change kernels under them).  Default: the host's, else TESTED."""
+        if host is None:
+            host = Host("sim", kernel=TESTED if kernel is None else kernel)
+        elif kernel is not None:
+            host.boot(kernel)
+        self.host = host
+
+    @property
+    def kernel(self) -> Kernel:
+        """The kernel this simulator behaves as (its host's)."""
+        return self.host.kernel
 
     # -- helpers --------------------------------------------------------------
     def _dp(self, dp: DpRef) -> SimDatapath:
@@ -552,7 +577,7 @@ class SimBackend(Backend):
         d = self._dp(dp)
         check_ufid(ufid)
         sw = self._compile(match)
-        validate_actions(actions, match)
+        validate_actions(actions, match, kernel=self.host.kernel)
         existing: SimFlow | None = None
         if ufid is not None:
             existing = d.table.find_ufid(ufid)
@@ -606,7 +631,7 @@ class SimBackend(Backend):
         d = self._dp(dp)
         flow = self._find(d, match, ufid)
         if actions is not None:
-            validate_actions(actions, match if match is not None else flow.match)
+            validate_actions(actions, match if match is not None else flow.match, kernel=self.host.kernel)
             flow.set_actions(actions)
         reply = self._flow(flow)  # the kernel replies with the stats from before clearing
         if clear_stats:
@@ -637,8 +662,16 @@ class SimBackend(Backend):
             yield self._flow(f, ufid_flags)
 
     # -- meters ---------------------------------------------------------------
+    def _meters(self, dp: DpRef) -> MeterTable:
+        if not self.host.kernel.has(Feature.METER_FAMILY):
+            raise NotSupported(
+                f"Linux {self.host.kernel}'s openvswitch module has no ovs_meter generic netlink family "
+                f"(meters need Linux {SINCE[Feature.METER_FAMILY]}+)"
+            )
+        return self._dp(dp).meters
+
     def meter_features(self, dp: DpRef) -> MeterFeatures:
-        return self._dp(dp).meters.features()
+        return self._meters(dp).features()
 
     def meter_set(
         self,
@@ -652,19 +685,18 @@ class SimBackend(Backend):
     ) -> MeterStats | None:
         bands = tuple(bands)
         check_meter_request(meter_id, bands, stats)
-        return self._dp(dp).meters.set(meter_id, bands, kbps=kbps, clear=clear, stats=stats)
+        return self._meters(dp).set(meter_id, bands, kbps=kbps, clear=clear, stats=stats)
 
     def meter_get(self, dp: DpRef, meter_id: int) -> MeterStats:
         check_meter_request(meter_id, ())
-        d = self._dp(dp)
-        stats = d.meters.get(meter_id)
+        stats = self._meters(dp).get(meter_id)
         if stats is None:
-            raise NotFoundError(f"datapath {d.name} has no meter {meter_id}")
+            raise NotFoundError(f"datapath {self._dp(dp).name} has no meter {meter_id}")
         return stats
 
     def meter_del(self, dp: DpRef, meter_id: int) -> MeterStats | None:
         check_meter_request(meter_id, ())
-        return self._dp(dp).meters.delete(meter_id)
+        return self._meters(dp).delete(meter_id)
 
     # -- packets --------------------------------------------------------------
     def packet_execute(
@@ -700,7 +732,7 @@ class SimBackend(Backend):
         if ext is None:
             raise InvalidArgument("packet is shorter than an Ethernet header (14 bytes)")
         # The kernel checks EXECUTE's actions against the packet's own key.
-        validate_actions(actions, packet_match(ext.key), packet=True)
+        validate_actions(actions, packet_match(ext.key), packet=True, kernel=self.host.kernel)
         d.run_actions(packet, ext.key, actions, tunnel, mru or 0)
 
     def upcall_listener(self, dp: DpRef) -> UpcallListener:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from odp.records import VportInfo, VportKind, VportStats
+from odp.records import VportInfo, VportKind, VportStats, VportUpcallStats
 from odp.sim.network import Interface
 
 
@@ -24,6 +24,10 @@ class Counters:
     tx_errors: int = 0
     rx_dropped: int = 0
     tx_dropped: int = 0
+    #: Upcalls of packets received on this vport that reached their socket or
+    #: were lost there (the kernel's vport upcall_stats; reported from 6.2).
+    upcall_success: int = 0
+    upcall_fail: int = 0
 
     def freeze(self) -> VportStats:
         return VportStats(
@@ -50,9 +54,10 @@ class SimVport:
         if self.kind in (VportKind.NETDEV, VportKind.INTERNAL):
             self.sink = self.interface.sent
 
-    def info(self, dp_ifindex: int, all_pids: bool = True) -> VportInfo:
+    def info(self, dp_ifindex: int, all_pids: bool = True, upcall_stats: bool = False) -> VportInfo:
         """``all_pids`` False: report only the first upcall pid, as the kernel does
-        unless the datapath has the VPORT_PIDS feature."""
+        unless the datapath has the VPORT_PIDS feature; ``upcall_stats``: the
+        kernel reports them (Feature.VPORT_UPCALL_STATS)."""
         return VportInfo(
             port_no=self.port_no,
             kind=self.kind,
@@ -62,4 +67,7 @@ class SimVport:
             upcall_pids=self.upcall_pids if all_pids else self.upcall_pids[:1],
             stats=self.counters.freeze(),
             ifindex=self.interface.ifindex,
+            upcall_stats=VportUpcallStats(self.counters.upcall_success, self.counters.upcall_fail)
+            if upcall_stats
+            else None,
         )
