@@ -46,7 +46,7 @@ from odp.records import (
     make_flow,
 )
 from odp.sim import swkey as sk
-from odp.sim.actions import execute_actions
+from odp.sim.actions import execute_actions, refuse_unsupported
 from odp.sim.flow import extract
 from odp.sim.flow_netlink import flow_match, from_match, packet_match
 from odp.sim.flow_table import FlowTable, SimFlow
@@ -578,6 +578,7 @@ class SimBackend(Backend):
         check_ufid(ufid)
         sw = self._compile(match)
         validate_actions(actions, match, kernel=self.host.kernel)
+        refuse_unsupported(actions)
         existing: SimFlow | None = None
         if ufid is not None:
             existing = d.table.find_ufid(ufid)
@@ -632,6 +633,7 @@ class SimBackend(Backend):
         flow = self._find(d, match, ufid)
         if actions is not None:
             validate_actions(actions, match if match is not None else flow.match, kernel=self.host.kernel)
+            refuse_unsupported(actions)
             flow.set_actions(actions)
         reply = self._flow(flow)  # the kernel replies with the stats from before clearing
         if clear_stats:

@@ -35,4 +35,3 @@ def test_the_file_name_is_per_source_and_stable() -> None:
     assert a.__code__.co_filename == b.__code__.co_filename != c.__code__.co_filename
     linecache.checkcache()  # a generated entry survives the check for changed files
     assert linecache.getline(c.__code__.co_filename, 2) == "    total = a - b\n"
-
