@@ -53,7 +53,8 @@ Wire format (include/uapi/linux/openvswitch.h; see shared/reference/uapi.md)
   know decodes as :class:`~odp.keys.UnknownKeyAttr`.
 - Key attributes odp does not model decode as ``UnknownKeyAttr`` and are
   re-encoded byte for byte.  Attribute type flag bits (``NLA_F_NESTED``) are
-  ignored when decoding and not set when encoding.
+  ignored when decoding and not set when encoding, except on ``psample``,
+  which the kernel refuses without it.
 
 Mask semantics of :func:`decode_match`
 --------------------------------------
@@ -212,7 +213,7 @@ from odp.keys import (
     Tunnel,
     UnknownKeyAttr,
 )
-from odp.netlink.attrs import attr_list, pack_attr
+from odp.netlink.attrs import NLA_F_NESTED, attr_list, pack_attr
 
 __all__ = [
     "MAX_DEPTH",
@@ -1403,7 +1404,9 @@ def _enc_psample(a: Psample) -> bytes:
     p = _attr(int(PsampleAttr.GROUP), _U32.pack(a.group))
     if a.cookie is not None:
         p += _attr(int(PsampleAttr.COOKIE), a.cookie)
-    return _attr(_A_PSAMPLE, p)
+    # The one action the kernel parses strictly (nla_parse_nested in
+    # validate_psample): without NLA_F_NESTED it answers EINVAL (seen on 6.12).
+    return _attr(_A_PSAMPLE | NLA_F_NESTED, p)
 
 
 def _enc_unknown(a: UnknownAction) -> bytes:

@@ -1026,3 +1026,14 @@ def test_mutated_actions(items: list[Action], data: st.DataObject) -> None:
     d = _only_decode_errors(lambda: decode_actions(bad))
     if isinstance(d, Actions):
         encode_actions(d)
+
+
+def test_psample_is_sent_with_nla_f_nested() -> None:
+    # The kernel parses psample strictly (nla_parse_nested): without the flag
+    # it answers EINVAL (seen on 6.12).  Decoding accepts it with or without.
+    psample = Actions([Psample(7, b"ab")])
+    data = encode_actions(psample)
+    length, type_ = struct.unpack_from("=HH", data)
+    assert type_ == 25 | 0x8000 and length == len(data)  # OVS_ACTION_ATTR_PSAMPLE | NLA_F_NESTED
+    assert decode_actions(data) == psample
+    assert decode_actions(struct.pack("=HH", length, 25) + data[4:]) == psample
