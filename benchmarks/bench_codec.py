@@ -32,7 +32,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pyroute2.netlink import nla
 
 from odp.actions import Actions, Output, set_tunnel
-from odp.datapath import Flow
 from odp.keys import Ethernet, EthType, InPort, Ipv4, Match, Tcp, TcpFlags
 from odp.netlink.codec import (
     clear_decode_caches,
@@ -43,6 +42,7 @@ from odp.netlink.codec import (
     encode_mask,
 )
 from odp.netlink.messages import build_request, decode_flow, flow_attrs, parse_messages, walk_flow_dump
+from odp.records import Flow
 
 # ---------------------------------------------------------------------------
 # pyroute2 declarations

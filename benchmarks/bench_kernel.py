@@ -39,11 +39,11 @@ from typing import Any, TypeVar
 
 from odp.actions import Actions, Output, Userspace
 from odp.constants import Cmd
-from odp.datapath import Flow, FlowCreate
 from odp.errors import OdpError
 from odp.kernel.backend import KernelBackend
 from odp.kernel.upcall import KernelUpcallListener
 from odp.keys import Ethernet, EthType, InPort, Ipv4, Match
+from odp.records import Flow, FlowCreate
 from odp.text import format_actions, format_match
 
 Results = dict[str, Any]

@@ -19,13 +19,13 @@ import random
 import struct
 import time
 
+import odp.validate.swkey as sk
 from odp.actions import Actions, Output
 from odp.datapath import Connection
 from odp.keys import Ethernet, EthType, InPort, Ipv4, KeyAttr, Match, Tcp, TcpFlags, Udp
 from odp.sim.datapath import SimBackend
 from odp.sim.flow import extract
 from odp.sim.network import Host
-from odp.validate import swkey as sk
 
 
 def frame(src: int, dst: int, proto: int, sport: int, dport: int) -> bytes:

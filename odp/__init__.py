@@ -37,27 +37,9 @@ from odp.actions import (
     Userspace,
     set_tunnel,
 )
+from odp.backends import connect
 from odp.constants import Frag, MeterBandType, TunnelFlag
-from odp.datapath import (
-    Connection,
-    Datapath,
-    DatapathInfo,
-    DatapathStats,
-    Flow,
-    FlowStats,
-    MegaflowStats,
-    MeterBand,
-    MeterFeatures,
-    MeterStats,
-    Upcall,
-    UpcallKind,
-    UpcallListener,
-    Vport,
-    VportInfo,
-    VportKind,
-    VportStats,
-    connect,
-)
+from odp.datapath import Connection, Datapath, UpcallListener, Vport
 from odp.errors import (
     BackendError,
     DecodeError,
@@ -108,6 +90,21 @@ from odp.keys import (
     Udp,
     UnknownKeyAttr,
     Vlan,
+)
+from odp.records import (
+    DatapathInfo,
+    DatapathStats,
+    Flow,
+    FlowStats,
+    MegaflowStats,
+    MeterBand,
+    MeterFeatures,
+    MeterStats,
+    Upcall,
+    UpcallKind,
+    VportInfo,
+    VportKind,
+    VportStats,
 )
 from odp.text import FlowLine, format_flow_line, parse_actions, parse_flow_line, parse_match
 

@@ -40,7 +40,10 @@ Global options (before or after the command): ``--backend kernel|sim``
 (default: ``$ODP_BACKEND``, else ``sim``: the command line never talks to the
 kernel unless asked to), ``--state PATH`` (the simulator's state file;
 default ``$ODP_SIM_STATE``, else ``$XDG_STATE_HOME/odp/sim.json`` or
-``~/.local/state/odp/sim.json``), ``--json`` (machine-readable output).
+``~/.local/state/odp/sim.json``), ``--kernel VERSION`` (the Linux version the
+simulator behaves as, e.g. ``6.6``: saved in the state, refused once datapaths
+exist under another; default the state's, else :data:`odp.kernels.TESTED`),
+``--json`` (machine-readable output).
 
 Exit status: 0 success, 1 error (one ``odp: error: ...`` line on stderr),
 2 usage error.
@@ -74,11 +77,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from odp.actions import Action, Actions, Output, set_tunnel
+from odp.backends import BACKENDS
 from odp.constants import OVSP_LOCAL, MeterBandType
-from odp.datapath import (
+from odp.datapath import Connection, Datapath
+from odp.errors import InvalidFlow, NotFoundError, NotSupported, OdpError, ParseError
+from odp.fields import Masked, parse_mac
+from odp.kernels import TESTED
+from odp.keys import Ethernet, InPort, KeyAttr, Match, Tunnel
+from odp.records import (
     DEFAULT_TUNNEL_PORTS,
-    Connection,
-    Datapath,
     DatapathInfo,
     Flow,
     FlowStats,
@@ -89,9 +96,6 @@ from odp.datapath import (
     VportInfo,
     VportKind,
 )
-from odp.errors import InvalidFlow, NotFoundError, NotSupported, OdpError, ParseError
-from odp.fields import Masked, parse_mac
-from odp.keys import Ethernet, InPort, KeyAttr, Match, Tunnel
 from odp.text import format_actions, format_flow_line, format_match, parse_actions, parse_match
 
 if TYPE_CHECKING:
@@ -102,7 +106,6 @@ if TYPE_CHECKING:
 __all__ = ["main", "parse_packet", "ufid_from_text", "ufid_to_uuid", "write_pcap_header", "write_pcap_record"]
 
 PROG = "odp"
-BACKENDS = ("sim", "kernel")
 
 
 # ===========================================================================
@@ -149,6 +152,12 @@ def _add_global_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
         metavar="PATH",
         default=default,
         help="simulator state file (default: $ODP_SIM_STATE, else $XDG_STATE_HOME/odp/sim.json)",
+    )
+    p.add_argument(
+        "--kernel",
+        metavar="VERSION",
+        default=default,
+        help=f"the Linux version the simulator behaves as, e.g. 6.6 (saved in its state; default {TESTED})",
     )
     p.add_argument(
         "--json",
@@ -1635,7 +1644,7 @@ TREE = _build_tree()
 
 def _overview() -> str:
     lines = [
-        f"usage: {PROG} [--backend kernel|sim] [--state PATH] [--json] COMMAND ...",
+        f"usage: {PROG} [--backend kernel|sim] [--state PATH] [--kernel VERSION] [--json] COMMAND ...",
         "",
         "Commands (any unambiguous prefix works; dp = datapath):",
         *_usage_lines(TREE, []),
@@ -1741,8 +1750,11 @@ def _dispatch(args: list[str]) -> int:
     handler = node.handler
     assert handler is not None
     out = sys.stdout
+    kernel = getattr(a, "kernel", None) or top.kernel
+    if kernel is not None and backend == "kernel":
+        raise CommandError("--kernel is for the simulator: the kernel backend runs the machine's own kernel")
     if backend == "kernel":
-        from odp.datapath import connect
+        from odp.backends import connect
 
         with connect("kernel") as conn:
             return handler(Ctx(conn, backend, json_out, out), a)
@@ -1750,8 +1762,8 @@ def _dispatch(args: list[str]) -> int:
     from odp.sim.state import locked_state
 
     path_ = _state_path(getattr(a, "state", None) or top.state)
-    with locked_state(path_, write=node.state == "write") as state:
-        conn = Connection(SimBackend(state.host))
+    with locked_state(path_, write=node.state == "write" or kernel is not None) as state:
+        conn = Connection(SimBackend(state.host, kernel=kernel))
         return handler(Ctx(conn, backend, json_out, out, state), a)
 
 

@@ -12,8 +12,9 @@ Kernel behaviours this module relies on or works around (Linux 6.1, read in
 
 - Replies to NEW/SET/DEL carry the object only with ``NLM_F_ECHO``; every
   request here also asks for an ACK, so a request without a reply (a flush)
-  completes too.  Before Linux 4.19 GET/SET replies came back as ``*_CMD_NEW``:
-  reply commands are not checked.
+  completes too.  Before ``Feature.REPLY_CMD_OF_REQUEST`` (Linux 4.19, see
+  :mod:`odp.kernels`) GET/SET replies came back as ``*_CMD_NEW``: reply
+  commands are not checked.
 - ``OVS_DP_CMD_SET`` without ``USER_FEATURES`` resets the features to 0, so
   :meth:`KernelBackend.dp_set` always sends them (the current ones when the
   caller does not change them).  It ignores ``UPCALL_PID``: the datapath's
@@ -43,28 +44,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from odp.actions import Actions
 from odp.constants import DP_MAX_PORTS, OVSP_LOCAL, Cmd, DpFeature, MeterBandType, MeterCmd, PacketCmd
-from odp.datapath import (
-    Backend,
-    DatapathInfo,
-    DatapathStats,
-    DpRef,
-    Flow,
-    FlowCreate,
-    FlowStats,
-    MegaflowStats,
-    MeterBand,
-    MeterFeatures,
-    MeterStats,
-    PortRef,
-    UpcallListener,
-    VportInfo,
-    VportKind,
-    VportStats,
-    check_ifname,
-    check_meter_request,
-    check_ufid,
-    check_vport_args,
-)
+from odp.datapath import Backend, UpcallListener
 from odp.errors import (
     BackendError,
     ExistsError,
@@ -83,14 +63,32 @@ from odp.kernel.netlink import (
     Transport,
     dump_messages,
 )
+from odp.kernels import SINCE, Feature, Kernel
 from odp.keys import InPort, Match
 from odp.netlink import messages as nlm
 from odp.netlink.messages import NLM_F_CREATE, NLM_F_ECHO, NLM_F_EXCL
+from odp.records import (
+    DatapathInfo,
+    DpRef,
+    Flow,
+    FlowCreate,
+    FlowStats,
+    MeterBand,
+    MeterFeatures,
+    MeterStats,
+    PortRef,
+    VportInfo,
+    VportKind,
+    check_ifname,
+    check_meter_request,
+    check_ufid,
+    check_vport_args,
+)
 
 if TYPE_CHECKING:
     from odp.kernel.upcall import KernelUpcallListener, VportEvents
 
-__all__ = ["KNOWN_FEATURES", "KernelBackend", "describe_match", "kernel_version"]
+__all__ = ["KNOWN_FEATURES", "KernelBackend", "describe_match"]
 
 T = TypeVar("T")
 
@@ -98,16 +96,6 @@ KNOWN_FEATURES = int(
     DpFeature.UNALIGNED | DpFeature.VPORT_PIDS | DpFeature.TC_RECIRC_SHARING | DpFeature.DISPATCH_UPCALL_PER_CPU
 )
 ETH_HLEN = 14
-
-
-def kernel_version() -> tuple[int, int]:
-    """The running kernel's (major, minor), e.g. (6, 1)."""
-    release = os.uname().release
-    parts = release.split(".")
-    try:
-        return int(parts[0]), int("".join(c for c in parts[1] if c.isdigit()) or 0)
-    except (IndexError, ValueError):
-        return (0, 0)
 
 
 def describe_match(match: Match | None) -> str:
@@ -147,41 +135,6 @@ def _feature_names(bits: int) -> str:
 # ---------------------------------------------------------------------------
 # Reply conversion
 # ---------------------------------------------------------------------------
-
-
-def datapath_info(msg: nlm.Message) -> DatapathInfo:
-    d = nlm.decode_datapath(msg)
-    st = d.stats
-    mf = d.megaflow
-    return DatapathInfo(
-        name=d.name or "",
-        ifindex=d.dp_ifindex,
-        stats=DatapathStats(st.n_hit, st.n_missed, st.n_lost, st.n_flows) if st else DatapathStats(),
-        megaflow=MegaflowStats(mf.n_mask_hit, mf.n_masks, mf.n_cache_hit) if mf else MegaflowStats(),
-        features=d.user_features,
-        masks_cache_size=d.masks_cache_size,
-    )
-
-
-def vport_info(msg: nlm.Message) -> VportInfo:
-    v = nlm.decode_vport(msg)
-    if v.port_no is None or v.type is None or v.name is None:
-        raise BackendError(f"a vport reply lacks its port number, type or name: {v}")
-    s = v.stats
-    return VportInfo(
-        port_no=v.port_no,
-        kind=VportKind.from_number(v.type),
-        name=v.name,
-        dp_ifindex=v.dp_ifindex,
-        dst_port=v.dst_port,
-        upcall_pids=tuple(v.upcall_pids),
-        stats=VportStats(
-            s.rx_packets, s.tx_packets, s.rx_bytes, s.tx_bytes, s.rx_errors, s.tx_errors, s.rx_dropped, s.tx_dropped
-        )
-        if s
-        else VportStats(),
-        ifindex=v.ifindex,
-    )
 
 
 def flow_value(msg: nlm.Message) -> Flow:
@@ -261,8 +214,12 @@ class KernelBackend(Backend):
         self._failed_features: list[int] = []
         self._supported: int | None = None
         self._listeners: list[UpcallListener] = []
-        #: (major, minor) of the running kernel, for odp.validate's action rules.
-        self.kernel = kernel_version()
+        self._kernel = Kernel.running()
+
+    @property
+    def kernel(self) -> Kernel:
+        """The running kernel: for odp.validate's action rules and what depends on the version."""
+        return self._kernel
 
     # -- plumbing ----------------------------------------------------------------
     def new_transport(self) -> Transport:
@@ -334,7 +291,7 @@ class KernelBackend(Backend):
             if exc.errno in (_errno.EEXIST, _errno.EBUSY):
                 raise ExistsError(self._exists_reason(name)) from None
             raise translate(exc, f"creating datapath {name!r}") from None
-        info = datapath_info(_one(replies, f"creating datapath {name!r}"))
+        info = nlm.decode_datapath(_one(replies, f"creating datapath {name!r}"))
         self._dp_names[info.name] = info.ifindex
         return info
 
@@ -360,7 +317,7 @@ class KernelBackend(Backend):
             replies = self._request(self.families.datapath, Cmd.GET, ifindex, attrs)
         except NetlinkError as exc:
             raise translate(exc, f"getting {self._dp_label(dp)}", messages=self._not_found_dp(dp)) from None
-        info = datapath_info(_one(replies, f"getting {self._dp_label(dp)}"))
+        info = nlm.decode_datapath(_one(replies, f"getting {self._dp_label(dp)}"))
         self._dp_names[info.name] = info.ifindex
         return info
 
@@ -369,7 +326,7 @@ class KernelBackend(Backend):
             data = self._dump(self.families.datapath, Cmd.GET, 0)
         except NetlinkError as exc:
             raise translate(exc, "listing datapaths") from None
-        out = [datapath_info(m) for m in dump_messages(data, self.families.datapath.id)]
+        out = [nlm.decode_datapath(m) for m in dump_messages(data, self.families.datapath.id)]
         for info in out:
             self._dp_names[info.name] = info.ifindex
         return out
@@ -431,7 +388,7 @@ class KernelBackend(Backend):
                     f"{_feature_names(features)} (EOPNOTSUPP)"
                 ) from None
             raise translate(exc, f"changing {label}", messages=self._not_found_dp(dp)) from None
-        return datapath_info(_one(replies, f"changing {label}"))
+        return nlm.decode_datapath(_one(replies, f"changing {label}"))
 
     def supported_features(self) -> int:
         """The datapath feature bits the running kernel accepts (probed once with a scratch datapath)."""
@@ -487,7 +444,7 @@ class KernelBackend(Backend):
             replies = self._on_dp(dp, call)
         except NetlinkError as exc:
             raise self._vport_new_error(exc, dp, label, name, kind, port_no, dst_port, pids) from None
-        info = vport_info(_one(replies, f"adding vport {name!r} to {label}"))
+        info = nlm.decode_vport(_one(replies, f"adding vport {name!r} to {label}"))
         for listener in claimed_by:
             listener.claimed(info.port_no)
         return info
@@ -579,7 +536,7 @@ class KernelBackend(Backend):
             raise translate(
                 exc, f"getting vport {port!r} of {self._dp_label(dp)}", messages=self._vport_missing(dp, port)
             ) from None
-        return vport_info(_one(replies, f"getting vport {port!r}"))
+        return nlm.decode_vport(_one(replies, f"getting vport {port!r}"))
 
     def vport_list(self, dp: DpRef) -> list[VportInfo]:
         try:
@@ -588,7 +545,8 @@ class KernelBackend(Backend):
             raise translate(
                 exc, f"listing the vports of {self._dp_label(dp)}", messages=self._not_found_dp(dp)
             ) from None
-        return sorted((vport_info(m) for m in dump_messages(data, self.families.vport.id)), key=lambda v: v.port_no)
+        vports = (nlm.decode_vport(m) for m in dump_messages(data, self.families.vport.id))
+        return sorted(vports, key=lambda v: v.port_no)
 
     def vport_del(self, dp: DpRef, port: PortRef) -> VportInfo:
         attrs = self._vport_target(port)
@@ -604,7 +562,7 @@ class KernelBackend(Backend):
             raise translate(
                 exc, f"deleting vport {port!r} of {label}", messages=self._vport_missing(dp, port)
             ) from None
-        return vport_info(_one(replies, f"deleting vport {port!r}"))
+        return nlm.decode_vport(_one(replies, f"deleting vport {port!r}"))
 
     def vport_set_upcall_pids(self, dp: DpRef, port: PortRef, pids: tuple[int, ...]) -> VportInfo:
         if not pids:
@@ -620,7 +578,7 @@ class KernelBackend(Backend):
                 exc, f"setting the upcall pids of vport {port!r} of {self._dp_label(dp)}",
                 messages=self._vport_missing(dp, port),
             ) from None  # fmt: skip
-        return vport_info(_one(replies, f"setting the upcall pids of vport {port!r}"))
+        return nlm.decode_vport(_one(replies, f"setting the upcall pids of vport {port!r}"))
 
     def vport_events(self, dp: DpRef | None = None) -> VportEvents:
         """A stream of vport changes (new, deleted, changed), for one datapath or all."""
@@ -662,20 +620,17 @@ class KernelBackend(Backend):
         self, exc: NetlinkError, action: str, match: Match | None, actions: Actions | None
     ) -> InvalidFlow:
         """Why the kernel said EINVAL, from odp.validate's replay of its rules when it can tell."""
+        from odp.validate import validate_actions, validate_match  # only on a refusal: it costs import time
+
         try:
-            from odp.validate import validate_actions, validate_match
-        except ImportError:  # pragma: no cover - validate is part of odp
-            validate_match = validate_actions = None  # type: ignore[assignment]
-        if validate_match is not None and validate_actions is not None:
-            try:
-                if match is not None:
-                    validate_match(match)
-                if actions is not None:
-                    validate_actions(actions, match, kernel=self.kernel)
-            except InvalidFlow as why:
-                return InvalidFlow(f"{action}: {why} (the kernel said {exc})", rule=why.rule, field=why.field)
-            except OdpError:
-                pass
+            if match is not None:
+                validate_match(match)
+            if actions is not None:
+                validate_actions(actions, match, kernel=self.kernel)
+        except InvalidFlow as why:
+            return InvalidFlow(f"{action}: {why} (the kernel said {exc})", rule=why.rule, field=why.field)
+        except OdpError:
+            pass
         details = f"key {describe_match(match)}" if match is not None else "no key"
         if actions is not None:
             details += f", actions {describe_actions(actions)}"
@@ -843,7 +798,8 @@ class KernelBackend(Backend):
     def _meter_family(self) -> FamilyInfo:
         if self.families.meter is None:
             raise NotSupported(
-                "this kernel's openvswitch module has no ovs_meter generic netlink family (meters need Linux 4.15+)"
+                "this kernel's openvswitch module has no ovs_meter generic netlink family "
+                f"(meters need Linux {SINCE[Feature.METER_FAMILY]}+)"
             )
         return self.families.meter
 

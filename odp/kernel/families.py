@@ -11,7 +11,8 @@ so every process asks the kernel's ``nlctrl`` family once
 - ``method="pyroute2"``: pyroute2's
   :class:`~pyroute2.netlink.generic.GenericNetlinkSocket` asks.
 
-``ovs_meter`` is resolved too but may be missing (kernels before 4.15):
+``ovs_meter`` is resolved too but may be missing (kernels before 4.15,
+``Feature.METER_FAMILY`` in :mod:`odp.kernels`):
 :attr:`Families.meter` is then None and only the meter commands fail.
 
 Measured in the test VM (Debian's 6.1 under qemu TCG): resolving the four

@@ -37,10 +37,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from odp.constants import Cmd, DpFeature, PacketCmd
-from odp.datapath import DpRef, Upcall, UpcallKind, UpcallListener, VportInfo
+from odp.datapath import UpcallListener
 from odp.errors import BackendError, DecodeError, FieldError, NotFoundError, OdpError
 from odp.keys import Match
 from odp.netlink import messages as nlm
+from odp.records import DpRef, Upcall, UpcallKind, VportInfo
 
 if TYPE_CHECKING:
     from odp.kernel.backend import KernelBackend
@@ -69,8 +70,9 @@ _EVENT_KINDS = {int(Cmd.NEW): "new", int(Cmd.DEL): "del", int(Cmd.SET): "set", i
 class VportEvents:
     """The ``ovs_vport`` multicast group: vport creations, deletions and changes.
 
-    ``dp_ifindex`` limits the stream to one datapath.  Before Linux 4.19 a SET
-    was announced as NEW: a "new" event may be about a vport seen before.
+    ``dp_ifindex`` limits the stream to one datapath.  Before
+    ``Feature.REPLY_CMD_OF_REQUEST`` (Linux 4.19, :mod:`odp.kernels`) a SET was
+    announced as NEW: a "new" event may be about a vport seen before.
     """
 
     def __init__(self, backend: KernelBackend, dp_ifindex: int | None = None) -> None:
@@ -111,11 +113,9 @@ class VportEvents:
                     continue
                 if self.dp_ifindex is not None and msg.dp_ifindex != self.dp_ifindex:
                     continue
-                from odp.kernel.backend import vport_info
-
                 try:
-                    info = vport_info(msg)
-                except (DecodeError, FieldError, BackendError):
+                    info = nlm.decode_vport(msg)
+                except (DecodeError, FieldError):
                     continue  # a vport type odp does not know
                 out.append(VportEvent(_EVENT_KINDS[msg.cmd], info))
 

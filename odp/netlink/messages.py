@@ -37,11 +37,12 @@ Typed decoders of ovs replies (each raises only :class:`~odp.errors.DecodeError`
 - :func:`decode_flow` -> :class:`FlowInfo` (``match`` from KEY+MASK,
   ``actions``, ``ufid``, ``n_packets``, ``n_bytes``, ``used`` in ms or None,
   ``tcp_flags``, raw ``key``/``mask`` bytes);
-- :func:`decode_datapath` -> :class:`DatapathInfo` (``name``, ``stats``,
-  ``megaflow``, ``user_features``, ``masks_cache_size``, ``per_cpu_pids``);
-- :func:`decode_vport` -> :class:`VportInfo` (``port_no``, ``type``,
-  ``name``, ``dst_port`` from OPTIONS, ``upcall_pids``, ``stats``,
-  ``ifindex``, ``netnsid``, upcall stats);
+- :func:`decode_datapath` -> :class:`odp.records.DatapathInfo`, the record
+  the backends return (``name``, ``stats``, ``megaflow``, ``features``,
+  ``masks_cache_size``);
+- :func:`decode_vport` -> :class:`odp.records.VportInfo` (``port_no``,
+  ``kind``, ``name``, ``dst_port`` from OPTIONS, ``upcall_pids``, ``stats``,
+  ``ifindex``, ``upcall_stats`` on kernels that report them);
 - :func:`decode_packet` -> :class:`PacketInfo` (upcall: ``cmd``,
   ``packet``, exact ``key`` Match, ``userdata``, ``actions``,
   ``egress_tun_key``, ``mru``, ``length`` (OVS_PACKET_ATTR_LEN), ``hash``,
@@ -60,13 +61,12 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from operator import itemgetter
 
 from odp._codegen import define
 from odp.actions import Actions
 from odp.constants import BandAttr, DpAttr, FlowAttr, MeterAttr, PacketAttr, TunnelOptAttr, VportAttr
-from odp.datapath import Flow, flow_constructor
 from odp.errors import DecodeError
 from odp.keys import Match, Tunnel
 from odp.netlink.attrs import (
@@ -81,6 +81,17 @@ from odp.netlink.attrs import (
     pack_attr,
 )
 from odp.netlink.codec import decode_actions, decode_match, decode_tunnel, encode_actions, encode_key, encode_mask
+from odp.records import (
+    DatapathInfo,
+    DatapathStats,
+    Flow,
+    MegaflowStats,
+    VportInfo,
+    VportKind,
+    VportStats,
+    VportUpcallStats,
+    flow_constructor,
+)
 
 __all__ = [
     "GENL_ID_CTRL",
@@ -684,37 +695,6 @@ def walk_flow_dump(data: bytes, seq: int, family: int, out: list[Flow]) -> tuple
     return -1, interrupted
 
 
-@dataclass(frozen=True, slots=True)
-class DatapathStats:
-    n_hit: int
-    n_missed: int
-    n_lost: int
-    n_flows: int
-
-
-@dataclass(frozen=True, slots=True)
-class MegaflowStats:
-    n_mask_hit: int
-    n_masks: int
-    n_cache_hit: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class DatapathInfo:
-    """An ``ovs_datapath`` reply."""
-
-    cmd: int
-    dp_ifindex: int
-    name: str | None
-    stats: DatapathStats | None = None
-    megaflow: MegaflowStats | None = None
-    user_features: int = 0
-    masks_cache_size: int | None = None
-    per_cpu_pids: tuple[int, ...] = ()
-    upcall_pid: int | None = None
-    ifindex: int | None = None
-
-
 def _u32_array(p: bytes, what: str) -> tuple[int, ...]:
     if len(p) % 4:
         raise DecodeError(f"{what}: payload is {len(p)} byte(s), not a multiple of 4")
@@ -722,14 +702,16 @@ def _u32_array(p: bytes, what: str) -> tuple[int, ...]:
 
 
 def decode_datapath(msg: Message) -> DatapathInfo:
-    name = None
-    stats = None
-    megaflow = None
+    """The :class:`~odp.records.DatapathInfo` of an ``ovs_datapath`` reply (absent
+    counters read as zero, as the kernel reports a datapath that saw nothing).
+
+    The per-CPU and legacy upcall pids (PER_CPU_PIDS, UPCALL_PID) are not part
+    of the record and are checked for shape only."""
+    name = ""
+    stats = _NO_DP_STATS
+    megaflow = _NO_MEGAFLOW_STATS
     features = 0
     cache_size = None
-    pids: tuple[int, ...] = ()
-    upcall_pid = None
-    ifindex = None
     for t, p in msg.attrs:
         if t == _DP_NAME:
             name = get_string(p, "datapath name")
@@ -748,52 +730,26 @@ def decode_datapath(msg: Message) -> DatapathInfo:
         elif t == _DP_MASKS_CACHE_SIZE:
             cache_size = get_u32(p, "datapath masks_cache_size")
         elif t == _DP_PER_CPU_PIDS:
-            pids = _u32_array(p, "datapath per_cpu_pids")
+            _u32_array(p, "datapath per_cpu_pids")
         elif t == _DP_UPCALL_PID:
-            pids_or_one = _u32_array(p, "datapath upcall_pid")
-            upcall_pid = pids_or_one[0] if pids_or_one else None
-        elif t == _DP_IFINDEX:
-            ifindex = get_u32(p, "datapath ifindex")
-    return DatapathInfo(msg.cmd, msg.dp_ifindex, name, stats, megaflow, features, cache_size, pids, upcall_pid, ifindex)
+            _u32_array(p, "datapath upcall_pid")
+    return DatapathInfo(name, msg.dp_ifindex, stats, megaflow, features, cache_size)
 
 
-@dataclass(frozen=True, slots=True)
-class VportStats:
-    rx_packets: int
-    tx_packets: int
-    rx_bytes: int
-    tx_bytes: int
-    rx_errors: int
-    tx_errors: int
-    rx_dropped: int
-    tx_dropped: int
-
-
-@dataclass(frozen=True, slots=True)
-class VportInfo:
-    """An ``ovs_vport`` reply."""
-
-    cmd: int
-    dp_ifindex: int
-    port_no: int | None
-    type: int | None
-    name: str | None
-    dst_port: int | None = None
-    upcall_pids: tuple[int, ...] = ()
-    stats: VportStats | None = None
-    ifindex: int | None = None
-    netnsid: int | None = None
-    upcall_success: int | None = None
-    upcall_fail: int | None = None
-    options: Attrs = field(default=())
+_NO_DP_STATS = DatapathStats()
+_NO_MEGAFLOW_STATS = MegaflowStats()
+_NO_VPORT_STATS = VportStats()
 
 
 def decode_vport(msg: Message) -> VportInfo:
-    port_no = vtype = dst_port = ifindex = netnsid = up_ok = up_fail = None
+    """The :class:`~odp.records.VportInfo` of an ``ovs_vport`` reply or event.
+
+    A reply without its port number, type or name is a DecodeError; a type
+    number odp does not know is a FieldError (from :meth:`VportKind.from_number`)."""
+    port_no = vtype = dst_port = ifindex = up_ok = up_fail = None
     name = None
     pids: tuple[int, ...] = ()
-    stats = None
-    options: Attrs = ()
+    stats = _NO_VPORT_STATS
     for t, p in msg.attrs:
         if t == _VPORT_PORT_NO:
             port_no = get_u32(p, "vport port_no")
@@ -802,8 +758,7 @@ def decode_vport(msg: Message) -> VportInfo:
         elif t == _VPORT_NAME:
             name = get_string(p, "vport name")
         elif t == _VPORT_OPTIONS:
-            options = tuple(attr_list(p, "vport options"))
-            for ot, op in options:
+            for ot, op in attr_list(p, "vport options"):
                 if ot == _TUNNEL_OPT_DST_PORT:
                     dst_port = get_u16(op, "vport options dst_port")
         elif t == _VPORT_UPCALL_PID:
@@ -815,15 +770,28 @@ def decode_vport(msg: Message) -> VportInfo:
         elif t == _VPORT_IFINDEX:
             ifindex = get_u32(p, "vport ifindex")
         elif t == _VPORT_NETNSID:
-            netnsid = get_s32(p, "vport netnsid")
+            get_s32(p, "vport netnsid")
         elif t == _VPORT_UPCALL_STATS:
+            up_ok = up_fail = 0
             for st, sp in attr_list(p, "vport upcall_stats"):
                 if st == 0:
                     up_ok = get_u64(sp, "vport upcall_stats success")
                 elif st == 1:
                     up_fail = get_u64(sp, "vport upcall_stats fail")
+    if port_no is None or vtype is None or name is None:
+        raise DecodeError(
+            f"a vport reply lacks its port number, type or name (port {port_no}, type {vtype}, name {name!r})"
+        )
     return VportInfo(
-        msg.cmd, msg.dp_ifindex, port_no, vtype, name, dst_port, pids, stats, ifindex, netnsid, up_ok, up_fail, options
+        port_no,
+        VportKind.from_number(vtype),
+        name,
+        msg.dp_ifindex,
+        dst_port,
+        pids,
+        stats,
+        ifindex,
+        None if up_ok is None or up_fail is None else VportUpcallStats(up_ok, up_fail),
     )
 
 

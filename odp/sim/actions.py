@@ -119,6 +119,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
+import odp.validate.swkey as sk
 from odp.actions import (
     Action,
     Actions,
@@ -173,7 +174,6 @@ from odp.keys import (
 )
 from odp.sim.flow import extract
 from odp.sim.packet import TunnelInfo, crc32c, csum_replace, flow_hash, jhash_1word
-from odp.validate import swkey as sk
 
 __all__ = [
     "DEFERRED_ACTION_FIFO_SIZE",
@@ -447,6 +447,26 @@ class _Tls(threading.local):
 
 
 _tls = _Tls()
+
+
+def refuse_unsupported(actions: Actions) -> None:
+    """Raise NotSupported naming the first action (at any depth) that
+    :func:`execute_actions` cannot run: the backend calls this when a flow is
+    installed, so that a flow it accepts never fails on a packet (the receive
+    path must not raise)."""
+    for a in actions.items:
+        t = type(a)
+        if t is Ct:
+            raise NotSupported(f"{a}: conntrack (ct) is not supported by the simulator")
+        if t is PushNsh or t is PopNsh:
+            raise NotSupported(f"{a}: NSH actions are not supported by the simulator")
+        if isinstance(a, Set | SetMasked) and isinstance(a.attr, Nsh):
+            raise NotSupported(f"{a}: set(nsh(...)) is not supported by the simulator")
+        if isinstance(a, Sample | Clone | DecTtl):
+            refuse_unsupported(a.actions)
+        elif isinstance(a, CheckPktLen):
+            refuse_unsupported(a.if_greater)
+            refuse_unsupported(a.if_less_equal)
 
 
 def execute_actions(

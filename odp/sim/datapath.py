@@ -17,10 +17,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
+import odp.validate.swkey as sk
 from odp.actions import Action, Actions, Output, Userspace
 from odp.constants import DP_MAX_PORTS, OVSP_LOCAL, DpFeature, UfidFlags
-from odp.datapath import (
-    Backend,
+from odp.datapath import Backend, UpcallListener
+from odp.errors import ExistsError, FieldError, InvalidArgument, InvalidFlow, NotFoundError, NotSupported
+from odp.kernels import SINCE, TESTED, Feature, Kernel, KernelLike
+from odp.keys import DpHash, InPort, Match, Priority, RecircId, SkbMark, Tunnel
+from odp.records import (
     DatapathInfo,
     DatapathStats,
     DpRef,
@@ -34,7 +38,6 @@ from odp.datapath import (
     PortRef,
     Upcall,
     UpcallKind,
-    UpcallListener,
     VportInfo,
     VportKind,
     check_ifname,
@@ -43,9 +46,7 @@ from odp.datapath import (
     check_vport_args,
     make_flow,
 )
-from odp.errors import ExistsError, FieldError, InvalidArgument, InvalidFlow, NotFoundError, NotSupported
-from odp.keys import DpHash, InPort, Match, Priority, RecircId, SkbMark, Tunnel
-from odp.sim.actions import execute_actions
+from odp.sim.actions import execute_actions, refuse_unsupported
 from odp.sim.flow import extract
 from odp.sim.flow_table import FlowTable, SimFlow, outputs_only
 from odp.sim.meter import MeterTable
@@ -67,7 +68,6 @@ from odp.sim.trace import (
 from odp.sim.trace import Upcall as UpcallEvent
 from odp.sim.vport import SimVport, make_vport, vport_class
 from odp.sim.vport_vxlan import VxlanVport  # noqa: F401  registers its vport type (vport_type)
-from odp.validate import swkey as sk
 from odp.validate import validate_actions, validate_match
 from odp.validate.fastpath import from_match
 from odp.validate.put_key import flow_match, packet_match
@@ -112,7 +112,11 @@ class SimDatapath:
 
     # -- vports ---------------------------------------------------------------
     def vport_info(self, vport: SimVport) -> VportInfo:
-        return vport.info(self.ifindex, all_pids=bool(self.features & DpFeature.VPORT_PIDS))
+        return vport.info(
+            self.ifindex,
+            all_pids=bool(self.features & DpFeature.VPORT_PIDS),
+            upcall_stats=self.host.kernel.has(Feature.VPORT_UPCALL_STATS),
+        )
 
     def vport_by_ref(self, port: PortRef) -> SimVport:
         if isinstance(port, int):
@@ -234,8 +238,8 @@ class SimDatapath:
         pid: int | None = None,
         actions: Actions | None = None,
     ) -> None:
+        vport = self.vports.get(port_no)
         if pid is None:
-            vport = self.vports.get(port_no)
             pids = vport.upcall_pids if vport is not None else (0,)
             if len(pids) > 1 and self.features & DpFeature.VPORT_PIDS:
                 pid = pids[zlib.crc32(frame[:64]) % len(pids)]
@@ -245,6 +249,8 @@ class SimDatapath:
         obs = self.observer
         if listener is None:
             self.counters.lost += 1
+            if pid != 0 and vport is not None:  # pid 0 fails before ovs_vport_update_upcall_stats
+                vport.counters.upcall_fail += 1
             if obs is not None:
                 obs.emit(UpcallEvent(obs.depth, self.name, kind, pid, False))
             return
@@ -260,6 +266,11 @@ class SimDatapath:
         delivered = listener.deliver(upcall)
         if not delivered:
             self.counters.lost += 1
+        if vport is not None:
+            if delivered:
+                vport.counters.upcall_success += 1
+            else:
+                vport.counters.upcall_fail += 1
         if obs is not None:
             obs.emit(UpcallEvent(obs.depth, self.name, kind, pid, delivered))
 
@@ -416,8 +427,20 @@ class SimBackend(Backend):
 
     name = "sim"
 
-    def __init__(self, host: Host | None = None) -> None:
-        self.host = host if host is not None else Host("sim")
+    def __init__(self, host: Host | None = None, *, kernel: KernelLike | None = None) -> None:
+        """``kernel``: the Linux version to behave as (see :mod:`odp.kernels`); a
+        given host is set to it (refused once the host has datapaths: a machine
+        does not change kernels under them).  Default: the host's, else TESTED."""
+        if host is None:
+            host = Host("sim", kernel=TESTED if kernel is None else kernel)
+        elif kernel is not None:
+            host.boot(kernel)
+        self.host = host
+
+    @property
+    def kernel(self) -> Kernel:
+        """The kernel this simulator behaves as (its host's)."""
+        return self.host.kernel
 
     # -- helpers --------------------------------------------------------------
     def _dp(self, dp: DpRef) -> SimDatapath:
@@ -613,7 +636,8 @@ class SimBackend(Backend):
         d = self._dp(dp)
         check_ufid(ufid)
         sw = self._compile(match)
-        validate_actions(actions, match)
+        validate_actions(actions, match, kernel=self.host.kernel)
+        refuse_unsupported(actions)
         d.check_output_vports(actions)
         existing: SimFlow | None = None
         if ufid is not None:
@@ -668,7 +692,8 @@ class SimBackend(Backend):
         d = self._dp(dp)
         flow = self._find(d, match, ufid)
         if actions is not None:
-            validate_actions(actions, match if match is not None else flow.match)
+            validate_actions(actions, match if match is not None else flow.match, kernel=self.host.kernel)
+            refuse_unsupported(actions)
             d.check_output_vports(actions)
             flow.set_actions(actions)
         reply = self._flow(flow)  # the kernel replies with the stats from before clearing
@@ -700,8 +725,16 @@ class SimBackend(Backend):
             yield self._flow(f, ufid_flags)
 
     # -- meters ---------------------------------------------------------------
+    def _meters(self, dp: DpRef) -> MeterTable:
+        if not self.host.kernel.has(Feature.METER_FAMILY):
+            raise NotSupported(
+                f"Linux {self.host.kernel}'s openvswitch module has no ovs_meter generic netlink family "
+                f"(meters need Linux {SINCE[Feature.METER_FAMILY]}+)"
+            )
+        return self._dp(dp).meters
+
     def meter_features(self, dp: DpRef) -> MeterFeatures:
-        return self._dp(dp).meters.features()
+        return self._meters(dp).features()
 
     def meter_set(
         self,
@@ -715,19 +748,18 @@ class SimBackend(Backend):
     ) -> MeterStats | None:
         bands = tuple(bands)
         check_meter_request(meter_id, bands, stats)
-        return self._dp(dp).meters.set(meter_id, bands, kbps=kbps, clear=clear, stats=stats)
+        return self._meters(dp).set(meter_id, bands, kbps=kbps, clear=clear, stats=stats)
 
     def meter_get(self, dp: DpRef, meter_id: int) -> MeterStats:
         check_meter_request(meter_id, ())
-        d = self._dp(dp)
-        stats = d.meters.get(meter_id)
+        stats = self._meters(dp).get(meter_id)
         if stats is None:
-            raise NotFoundError(f"datapath {d.name} has no meter {meter_id}")
+            raise NotFoundError(f"datapath {self._dp(dp).name} has no meter {meter_id}")
         return stats
 
     def meter_del(self, dp: DpRef, meter_id: int) -> MeterStats | None:
         check_meter_request(meter_id, ())
-        return self._dp(dp).meters.delete(meter_id)
+        return self._meters(dp).delete(meter_id)
 
     # -- packets --------------------------------------------------------------
     def packet_execute(
@@ -763,7 +795,8 @@ class SimBackend(Backend):
         if ext is None:
             raise InvalidArgument("packet is shorter than an Ethernet header (14 bytes)")
         # The kernel checks EXECUTE's actions against the packet's own key.
-        validate_actions(actions, packet_match(ext.key), packet=True)
+        validate_actions(actions, packet_match(ext.key), packet=True, kernel=self.host.kernel)
+        refuse_unsupported(actions)
         d.check_output_vports(actions)
         d.run_actions(packet, ext.key, actions, tunnel, mru or 0)
 

@@ -28,8 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from odp.constants import DP_MAX_BANDS, MeterBandType
-from odp.datapath import FlowStats, MeterBand, MeterFeatures, MeterStats
 from odp.errors import BackendError, ExistsError
+from odp.records import FlowStats, MeterBand, MeterFeatures, MeterStats
 
 __all__ = ["DP_METER_ARRAY_SIZE_MIN", "DP_METER_NUM_MAX", "MeterTable", "SimBand", "SimMeter"]
 

@@ -24,8 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from odp.datapath import check_ifname
-from odp.errors import ExistsError, NotFoundError
+from odp.errors import ExistsError, InvalidArgument, NotFoundError
+from odp.kernels import TESTED, Kernel, KernelLike
+from odp.records import check_ifname
 
 if TYPE_CHECKING:
     from odp.sim.datapath import SimDatapath, SimUpcallListener
@@ -80,8 +81,11 @@ class Host:
         ip: str | None = None,
         clock: Callable[[], int] = monotonic_ms,
         seed: int = 0,
+        kernel: KernelLike = TESTED,
     ) -> None:
         self.name = name
+        #: The Linux version this machine runs: its datapaths behave as that kernel's.
+        self.kernel = Kernel.parse(kernel)
         self.id = next(self._ids)
         self.clock = clock
         self.seed = seed
@@ -104,6 +108,16 @@ class Host:
         self.underlay_sent: list[bytes] = []
         if network is not None:
             network.attach(self, ip)
+
+    def boot(self, kernel: KernelLike) -> None:
+        """Run ``kernel`` from now on; refused while datapaths exist (they were
+        created by the running kernel)."""
+        new = Kernel.parse(kernel)
+        if new != self.kernel and self.datapaths:
+            raise InvalidArgument(
+                f"host {self.name} runs Linux {self.kernel} and has datapaths: it cannot behave as Linux {new}"
+            )
+        self.kernel = new
 
     # interfaces -------------------------------------------------------------
     def add_interface(self, name: str, *, mac: int | None = None, owned_by_vport: bool = False) -> Interface:

@@ -5,13 +5,14 @@ processes by loading a :class:`~odp.sim.network.Host` from a JSON file,
 running one command on it and saving it again.  Everything the kernel would
 remember is kept:
 
-* the host: name, underlay IPv4 address and MAC, neighbour entries, the next
+* the host: name, the Linux version it behaves as, underlay IPv4 address and
+  MAC, neighbour entries, the next
   ifindex and netlink pid to hand out (the kernel never reuses them either),
   and its network devices (name, ifindex, MAC, whether a vport created it);
 * each datapath: name, ifindex, features, masks cache size, the lookup
   counters (hit, missed, lost, mask hits, cache hits);
 * each vport: number, name, type, UDP port of tunnel vports, upcall pids and
-  the eight packet/byte/error counters;
+  the eight packet/byte/error counters and the two upcall counters;
 * each flow, in table order (which decides which overlapping flow a packet
   finds first): the match and actions as ODP text (the interchange format;
   readable and editable), the UFID, packets, bytes, tcp flags and ``used``,
@@ -50,10 +51,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from odp.datapath import Upcall, UpcallKind, VportKind
 from odp.errors import OdpError
 from odp.fields import format_mac, parse_mac
+from odp.kernels import TESTED, Kernel
 from odp.keys import Encap, EthType, KeyAttr, Match
+from odp.records import Upcall, UpcallKind, VportKind
 from odp.sim.datapath import SimDatapath
 from odp.sim.flow_table import SimFlow
 from odp.sim.meter import MeterTable, SimBand, SimMeter
@@ -97,6 +99,7 @@ MAX_QUEUED_UPCALLS = 256
 
 _COUNTER_FIELDS = (
     "rx_packets", "tx_packets", "rx_bytes", "tx_bytes", "rx_errors", "tx_errors", "rx_dropped", "tx_dropped",
+    "upcall_success", "upcall_fail",
 )  # fmt: skip
 
 
@@ -214,13 +217,13 @@ def _flow_to_json(f: SimFlow, now_mono: int, now_wall: float) -> dict[str, Any]:
     }
 
 
-def _flow_from_json(data: dict[str, Any], now_mono: int, now_wall: float) -> SimFlow:
+def _flow_from_json(data: dict[str, Any], now_mono: int, now_wall: float, kernel: Kernel) -> SimFlow:
     from odp.validate import validate_actions, validate_match
 
     match = parse_match(data["match"])
     actions = parse_actions(data["actions"])
     validate_match(match)
-    validate_actions(actions, match)
+    validate_actions(actions, match, kernel=kernel)
     sw = from_match(match)
     ufid = data.get("ufid")
     used = data.get("used")
@@ -344,6 +347,7 @@ def state_to_json(state: SimState) -> dict[str, Any]:
         "version": VERSION,
         "host": {
             "name": host.name,
+            "kernel": str(host.kernel),
             "ip": None if host.ip is None else _ip_text(host.ip),
             "mac": format_mac(host.mac),
             "seed": host.seed,
@@ -376,7 +380,8 @@ def state_from_json(doc: object, where: str = "state") -> SimState:
 
 def _build(doc: dict[str, Any]) -> SimState:
     h = doc["host"]
-    host = Host(str(h["name"]), seed=int(h.get("seed", 0)))
+    # A file written before the kernel was saved is the default kernel's.
+    host = Host(str(h["name"]), seed=int(h.get("seed", 0)), kernel=str(h.get("kernel", TESTED)))
     host.mac = parse_mac(h["mac"])
     if h.get("ip"):
         Network().attach(host, h["ip"])
@@ -420,7 +425,7 @@ def _build(doc: dict[str, Any]) -> SimState:
         if 0 not in d.vports:
             raise StateError(f"datapath {name!r} has no local port 0")
         for fd in dd.get("flows", []):
-            d.table.insert(_flow_from_json(fd, now_mono, now_wall))
+            d.table.insert(_flow_from_json(fd, now_mono, now_wall, host.kernel))
         if len(d.table) != len(dd.get("flows", [])):
             raise StateError(f"datapath {name!r}: two flows have the same mask and key")
         if "meters" in dd:

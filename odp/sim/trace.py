@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from odp.actions import Action, Actions
-from odp.datapath import UpcallKind, VportKind
 from odp.keys import Match
+from odp.records import UpcallKind, VportKind
 from odp.sim.packet import TunnelInfo
 
 if TYPE_CHECKING:

@@ -27,8 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
-from odp.datapath import VportInfo, VportKind, VportStats
 from odp.errors import ExistsError, NotFoundError
+from odp.records import VportInfo, VportKind, VportStats, VportUpcallStats
 from odp.sim.network import Host, Interface
 from odp.sim.packet import TunnelInfo
 from odp.sim.trace import Drop, Output
@@ -57,6 +57,10 @@ class Counters:
     tx_errors: int = 0
     rx_dropped: int = 0
     tx_dropped: int = 0
+    #: Upcalls of packets received on this vport that reached their socket or
+    #: were lost there (the kernel's vport upcall_stats; reported from 6.2).
+    upcall_success: int = 0
+    upcall_fail: int = 0
 
     def freeze(self) -> VportStats:
         return VportStats(
@@ -101,9 +105,10 @@ class SimVport:
         """Offered an outer frame that reached the host; True if this vport took it."""
         return False
 
-    def info(self, dp_ifindex: int, all_pids: bool = True) -> VportInfo:
+    def info(self, dp_ifindex: int, all_pids: bool = True, upcall_stats: bool = False) -> VportInfo:
         """``all_pids`` False: report only the first upcall pid, as the kernel does
-        unless the datapath has the VPORT_PIDS feature."""
+        unless the datapath has the VPORT_PIDS feature; ``upcall_stats``: the
+        kernel reports them (Feature.VPORT_UPCALL_STATS)."""
         return VportInfo(
             port_no=self.port_no,
             kind=self.kind,
@@ -113,6 +118,9 @@ class SimVport:
             upcall_pids=self.upcall_pids if all_pids else self.upcall_pids[:1],
             stats=self.counters.freeze(),
             ifindex=self.interface.ifindex,
+            upcall_stats=VportUpcallStats(self.counters.upcall_success, self.counters.upcall_fail)
+            if upcall_stats
+            else None,
         )
 
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from odp.constants import TunnelFlag
-from odp.datapath import VportKind
+from odp.records import VportKind
 from odp.sim.packet import (
     AF_INET,
     DEFAULT_PORT_RANGE,

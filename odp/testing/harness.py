@@ -17,8 +17,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from odp.datapath import Upcall, UpcallKind, UpcallListener
+from odp.datapath import UpcallListener
 from odp.keys import Match
+from odp.records import Upcall, UpcallKind
 from odp.testing.topology import Port, Topology
 
 ETH_MIN = 60

@@ -22,8 +22,9 @@ Public functions
     The checks of ``__ovs_nla_copy_actions`` that do not depend on datapath
     state.  Without ``match`` the checks that need the flow key are skipped
     until an action makes the relevant state known (e.g. after ``push_eth``).
-    ``kernel=(6, 1)`` applies the action set of that kernel (``drop`` needs 6.4,
-    ``hash(sym_l4)`` 6.5, ``psample`` 6.11); the default is the newest kernel.
+    ``kernel=(6, 1)`` (or an :class:`odp.kernels.Kernel`) applies the action set
+    of that kernel (see :data:`odp.kernels.SINCE`); the default is the newest
+    kernel that table knows.
     ``packet=True`` checks actions for OVS_PACKET_CMD_EXECUTE against a packet key.
 ``kernel_mask(match, *, masked_key=False)``
     The match as the kernel stores and dumps it (see its docstring).

@@ -57,6 +57,7 @@ from odp.constants import (
 )
 from odp.errors import InvalidFlow
 from odp.fields import Masked
+from odp.kernels import ACTION_FEATURES, HASH_FEATURES, NEWEST, SINCE, Kernel
 from odp.keys import (
     Encap,
     Ethernet,
@@ -97,7 +98,7 @@ from odp.validate.get_match import (
 )
 
 #: What ``kernel=None`` means: the newest kernel whose rules this module encodes.
-NEWEST_KERNEL: tuple[int, int] = (6, 11)
+NEWEST_KERNEL: tuple[int, int] = NEWEST.as_tuple()
 _TUN_P_FROM_ETH: dict[int, int] = {ETH_P_IP: 1, ETH_P_IPV6: 2, 0x6558: 3, ETH_P_NSH: 4, ETH_P_MPLS_UC: 5}
 _TUN_P_ETHERNET = 3
 _ETH_P_TEB = 0x6558
@@ -106,12 +107,6 @@ _NF_CT_HELPER_NAME_LEN = 16
 _CTNL_TIMEOUT_NAME_MAX = 32
 _PSAMPLE_COOKIE_MAX = 16
 _COPY_ACTIONS_MAX_DEPTH = 16
-#: Actions (and hash algorithms) newer than some kernels: (type, first kernel).
-_ACTION_SINCE: dict[int, tuple[int, int]] = {
-    ActionType.DROP: (6, 4),
-    ActionType.PSAMPLE: (6, 11),
-}
-_HASH_SYM_L4_SINCE = (6, 5)
 
 # ---------------------------------------------------------------------------
 # Actions: __ovs_nla_copy_actions, transcribed.
@@ -155,7 +150,7 @@ def _action_name(action: Action) -> str:
 
 
 class _ActionChecker:
-    def __init__(self, flow: _FlowInfo, kernel: tuple[int, int]) -> None:
+    def __init__(self, flow: _FlowInfo, kernel: Kernel) -> None:
         self.flow = flow
         self.kernel = kernel
 
@@ -187,12 +182,12 @@ class _ActionChecker:
         type_ = action.TYPE
         if not isinstance(action, Action) or isinstance(action, Nat):
             raise self.fail("nat-outside-ct", name, f"{name}() is only valid inside ct()", where)
-        since = _ACTION_SINCE.get(type_)
-        if since is not None and self.kernel < since:
+        feature = ACTION_FEATURES.get(type_)
+        if feature is not None and not self.kernel.has(feature):
             raise self.fail(
                 "action-needs-newer-kernel",
                 name,
-                f"{name} needs Linux {since[0]}.{since[1]} (this kernel is {self.kernel[0]}.{self.kernel[1]})",
+                f"{name} needs Linux {SINCE[feature]} (this kernel is {self.kernel})",
                 where,
             )
         method: Callable[[Action, _State, int, str, bool], _State] | None = getattr(
@@ -255,7 +250,7 @@ class _ActionChecker:
 
     def act_hash(self, a: Action, s: _State, depth: int, where: str, last: bool) -> _State:
         assert isinstance(a, Hash)
-        allowed = (0, 1) if self.kernel >= _HASH_SYM_L4_SINCE else (0,)
+        allowed = tuple(int(alg) for alg, f in HASH_FEATURES.items() if f is None or self.kernel.has(f))
         if a.alg not in allowed:
             raise self.fail(
                 "hash-alg",
@@ -727,7 +722,7 @@ def validate_actions(
     actions: Actions,
     match: Match | None = None,
     *,
-    kernel: tuple[int, int] | None = None,
+    kernel: Kernel | tuple[int, int] | None = None,
     packet: bool = False,
 ) -> None:
     """Raise :class:`InvalidFlow` when the kernel would refuse these actions (EINVAL).
@@ -780,7 +775,9 @@ def validate_actions(
         _accepted_actions.add(cache_key)
 
 
-def _validate_actions(actions: Actions, match: Match | None, *, kernel: tuple[int, int] | None, packet: bool) -> None:
+def _validate_actions(
+    actions: Actions, match: Match | None, *, kernel: Kernel | tuple[int, int] | None, packet: bool
+) -> None:
     if match is not None and packet:
         flow, state = _packet_flow(match)
     elif match is None:
@@ -795,8 +792,9 @@ def _validate_actions(actions: Actions, match: Match | None, *, kernel: tuple[in
     if not isinstance(actions, Actions):
         raise _fail("malformed-action", "actions", f"{actions!r} is not an Actions list")
     if kernel is not None and not (
-        isinstance(kernel, tuple) and len(kernel) == 2 and all(isinstance(x, int) for x in kernel)
+        isinstance(kernel, Kernel)
+        or (isinstance(kernel, tuple) and len(kernel) == 2 and all(isinstance(x, int) for x in kernel))
     ):
-        raise _fail("malformed-action", "kernel", f"kernel must be a (major, minor) tuple, not {kernel!r}")
-    checker = _ActionChecker(flow, kernel if kernel is not None else NEWEST_KERNEL)
+        raise _fail("malformed-action", "kernel", f"kernel must be a Kernel or a (major, minor) tuple, not {kernel!r}")
+    checker = _ActionChecker(flow, NEWEST if kernel is None else Kernel.parse(kernel))
     checker.check_list(actions.items, state, 0, "")

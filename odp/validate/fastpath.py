@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, cast
 
+import odp.validate.swkey as sk
 from odp._cache import ComputeCache, last_by_identity
 from odp._codegen import define
 from odp.constants import DP_MAX_PORTS, ETH_P_802_2
@@ -53,7 +54,6 @@ from odp.keys import (
     Tunnel,
     Udp,
 )
-from odp.validate import swkey as sk
 from odp.validate.get_match import _MAC_PROTO_NONE, _fail, _get_match, sw_match
 from odp.validate.swkey import SwMatch
 

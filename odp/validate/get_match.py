@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import cast
 
+import odp.validate.swkey as sk
 from odp._cache import ComputeCache, last_by_identity
 from odp.constants import (
     DP_MAX_PORTS,
@@ -71,7 +72,6 @@ from odp.keys import (
     Udp,
 )
 from odp.netlink import codec as _codec
-from odp.validate import swkey as sk
 
 __all__ = ["stored_key_and_mask", "sw_match"]
 

@@ -10,7 +10,8 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Dot1Q, Ether
 
 from odp import InvalidFlow, SetMasked, parse_actions
-from odp.datapath import Datapath, UpcallKind, UpcallListener
+from odp.datapath import Datapath, UpcallListener
+from odp.records import UpcallKind
 from odp.testing import PacketHarness, Port
 
 IN1 = "in_port(1),eth(),eth_type(0x0800),ipv4()"

@@ -15,7 +15,8 @@ from packets import udp4
 
 from odp import ExistsError, FieldError, InvalidArgument, NotFoundError
 from odp.actions import Actions, Meter, Output
-from odp.datapath import Datapath, FlowStats, MeterBand, MeterBandType
+from odp.datapath import Datapath
+from odp.records import FlowStats, MeterBand, MeterBandType
 from odp.testing import PacketHarness, Port
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from packets import arp_request, icmp4, tcp4, udp4, udp6, vlan_udp4
 
-from odp.datapath import Datapath, UpcallKind, UpcallListener
+from odp.datapath import Datapath, UpcallListener
 from odp.keys import EthType, InPort, Ipv4, Tcp, TcpFlags, Udp
+from odp.records import UpcallKind
 from odp.testing import PacketHarness, Port
 
 

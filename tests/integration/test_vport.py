@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from odp import ExistsError, InvalidArgument, NotFoundError
-from odp.datapath import Datapath, VportKind
+from odp.datapath import Datapath
+from odp.records import VportKind
 from odp.testing import Port, Topology
 
 

@@ -8,9 +8,10 @@ import pytest
 from kernel_helpers import ip, unique
 
 from odp.constants import DpFeature
-from odp.datapath import Connection, Datapath, VportKind
+from odp.datapath import Connection, Datapath
 from odp.errors import ExistsError, FieldError, InvalidArgument, InvalidFlow, NotFoundError, NotSupported
 from odp.kernel.backend import KernelBackend
+from odp.records import VportKind
 
 
 def test_create_get_list_delete(conn: Connection) -> None:

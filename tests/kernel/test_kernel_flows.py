@@ -8,7 +8,6 @@ from odp.actions import Output, PushVlan, set_tunnel
 from odp.constants import UfidFlags
 from odp.datapath import Datapath
 from odp.errors import ExistsError, InvalidFlow, NotFoundError
-from odp.kernel.backend import kernel_version
 from odp.keys import Ethernet, EthType, InPort, Ipv4, Match
 from odp.text import format_actions, format_match, parse_actions, parse_match
 
@@ -145,20 +144,3 @@ def test_flow_new_many_and_dump(dp: Datapath) -> None:
     with pytest.raises(ExistsError, match="#1"):
         dp.backend.flow_new_many(dp.name, [fresh, flows[7]])
     assert dp.info().stats.flows == n + 1
-
-
-def test_psample_on_this_kernel(dp: Datapath) -> None:
-    # psample (OVS_ACTION_ATTR_PSAMPLE) came with Linux 6.11, whose policy for it
-    # is strict: odp sends it with NLA_F_NESTED, without which 6.12 refuses the
-    # flow.  An older kernel does not know the action: refused before sending.
-    actions = "psample(group=7,cookie=0x0102030405),1"
-    if kernel_version() >= (6, 11):
-        flow = dp.add_flow(BASE, actions)
-        assert flow.actions == parse_actions(actions)
-        (dumped,) = dp.flows()
-        assert format_actions(dumped.actions) == actions
-    else:
-        with pytest.raises(InvalidFlow, match=r"needs Linux 6\.11") as exc:
-            dp.add_flow(BASE, actions)
-        assert exc.value.rule == "action-needs-newer-kernel"
-        assert dp.flows() == []

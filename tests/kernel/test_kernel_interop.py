@@ -13,7 +13,8 @@ import re
 import pytest
 from kernel_helpers import ovs_dpctl, ovs_dpctl_version, unique
 
-from odp.datapath import Connection, Datapath, Flow
+from odp.datapath import Connection, Datapath
+from odp.records import Flow
 from odp.text import format_actions, format_match, parse_actions, parse_match
 
 # Flows both odp and ovs-dpctl 3.1 can install: (match, actions) in ovs-dpctl's

@@ -11,11 +11,12 @@ from scapy.layers.l2 import Dot1Q, Ether
 
 from odp.actions import Actions, Output, Userspace
 from odp.constants import DpFeature
-from odp.datapath import Datapath, UpcallKind
+from odp.datapath import Datapath
 from odp.errors import InvalidFlow
 from odp.kernel.backend import KernelBackend
 from odp.kernel.upcall import KernelUpcallListener
 from odp.keys import Ethernet, EthType, InPort, Ipv4, Match, Tcp, TcpFlags
+from odp.records import UpcallKind
 from odp.testing.kernel_topology import KernelPort, KernelTopology
 
 FRAME = bytes(

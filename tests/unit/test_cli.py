@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 
-import odp.datapath as odp_datapath
+import odp.backends as odp_backends
 from odp.cli import main, parse_packet, ufid_from_text, ufid_to_uuid, write_pcap_header, write_pcap_record
 from odp.datapath import Connection
 from odp.errors import ModuleNotLoaded, PermissionDenied
+from odp.kernels import Kernel
 from odp.sim.state import load_host, load_state
 
 PYTHON = sys.executable
@@ -447,7 +448,7 @@ def test_kernel_backend_errors_are_one_line(
     def connect(backend: str = "sim", **options: object) -> Connection:
         raise error
 
-    monkeypatch.setattr(odp_datapath, "connect", connect)
+    monkeypatch.setattr(odp_backends, "connect", connect)
     line = fails(odp, "--backend", "kernel", "datapath", "add", "g")
     assert line == f"odp: error: {expected}" or expected in line
 
@@ -683,3 +684,26 @@ def test_meter_commands(odp: Run) -> None:
     assert odp("meter", "set", "d0", "2", "--rate=1", "--burst=1", "--type=7").status == 0
     assert odp("meter", "set", "d0", "3").status == 0  # no band
     assert odp("--json", "meter", "get", "d0", "3").json()["bands"] == []
+
+
+# ---------------------------------------------------------------------------
+# --kernel: the version the simulator behaves as
+# ---------------------------------------------------------------------------
+
+
+def test_kernel_option_is_saved_in_the_state(odp: Run, state_path: Path) -> None:
+    flow = ("in_port(1),eth(),eth_type(0x0800),ipv4()", "drop(0)")
+    ok(odp, "datapath", "add", "g")
+    assert json.loads(state_path.read_text())["host"]["kernel"] == "6.1"
+    # The default kernel (6.1) has no explicit drop action ...
+    assert "needs Linux 6.6" in fails(odp, "flow", "add", "g", *flow)
+    ok(odp, "datapath", "delete", "g")
+    # ... 6.6 has; the version stays with the state.
+    ok(odp, "--kernel", "6.6", "datapath", "add", "g")
+    assert json.loads(state_path.read_text())["host"]["kernel"] == "6.6"
+    ok(odp, "flow", "add", "g", *flow)
+    assert load_state(state_path).host.kernel == Kernel(6, 6)
+    # A host does not change kernels under its datapaths.
+    assert "runs Linux 6.6 and has datapaths" in fails(odp, "--kernel", "6.1", "datapath", "list")
+    assert "'6.x'" in fails(odp, "--kernel", "6.x", "datapath", "list")
+    assert "--kernel is for the simulator" in fails(odp, "--backend", "kernel", "--kernel", "6.1", "datapath", "list")

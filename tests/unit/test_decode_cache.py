@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 
 from odp.actions import Actions, Output, Userspace
 from odp.constants import Cmd, FlowAttr, KeyAttrType
-from odp.datapath import Flow, FlowStats
 from odp.errors import DecodeError, FieldError
 from odp.keys import Ethernet, EthType, InPort, Ipv4, Match, SkbMark, Tunnel
 from odp.netlink import codec, messages
@@ -40,6 +39,7 @@ from odp.netlink.messages import (
     parse_messages,
     walk_flow_dump,
 )
+from odp.records import Flow, FlowStats
 
 FAMILY = 0x21
 
@@ -335,7 +335,7 @@ def test_wire_flow_decoding_errors_surface_on_access() -> None:
 
 
 def test_make_flow_equals_constructed_flows() -> None:
-    from odp.datapath import make_flow
+    from odp.records import make_flow
 
     m = ipv4_match("10.0.0.1")
     f = make_flow(m, Actions.of(Output(1)), None, 3, 180, 99, 2)

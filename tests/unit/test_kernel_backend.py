@@ -17,7 +17,6 @@ import pytest
 
 from odp.actions import Actions, Output, Userspace
 from odp.constants import Cmd, DpAttr, DpFeature, FlowAttr, PacketAttr, PacketCmd, VportAttr
-from odp.datapath import FlowCreate, UpcallKind, VportKind
 from odp.errors import (
     BackendError,
     ExistsError,
@@ -37,6 +36,7 @@ from odp.keys import Ethernet, EthType, InPort, Ipv4, Match
 from odp.netlink.attrs import pack_attr
 from odp.netlink.codec import encode_actions, encode_key, encode_mask
 from odp.netlink.messages import Message, parse_messages
+from odp.records import FlowCreate, UpcallKind, VportKind
 
 FAM = Families.fixed()
 DP_FAM, VPORT_FAM, FLOW_FAM, PACKET_FAM = 0x20, 0x21, 0x22, 0x23

@@ -10,12 +10,12 @@ from test_kernel_backend import FakeKernel, Message, ack, backend_with, genl, nl
 
 import odp
 from odp.constants import MeterAttr, MeterCmd
-from odp.datapath import FlowStats, MeterBand, MeterStats
 from odp.errors import BackendError, DecodeError, ExistsError, FieldError, InvalidArgument, NotFoundError, NotSupported
 from odp.kernel.backend import KernelBackend
 from odp.kernel.families import Families
 from odp.netlink.attrs import pack_attr
 from odp.netlink.messages import build_request, decode_meter, meter_attrs, parse_messages
+from odp.records import FlowStats, MeterBand, MeterStats
 from odp.sim.meter import DP_METER_ARRAY_SIZE_MIN, MeterTable, SimMeter
 
 METER_FAM = 0x24

@@ -52,6 +52,15 @@ from odp.netlink.messages import (
     parse_messages,
     vport_attrs,
 )
+from odp.records import (
+    DatapathInfo,
+    DatapathStats,
+    MegaflowStats,
+    VportInfo,
+    VportKind,
+    VportStats,
+    VportUpcallStats,
+)
 
 FLOW_FAMILY = 0x1E
 DP_FAMILY = 0x1C
@@ -322,19 +331,15 @@ def test_decode_datapath_reply() -> None:
     )
     (msg,) = parse_messages(nlmsg(DP_FAMILY, 0, 1, 0, genl(Cmd.GET, 2, 9, attrs)))
     dp = decode_datapath(msg)
-    assert dp.name == "ovs-system" and dp.dp_ifindex == 9
-    assert dp.stats is not None and (dp.stats.n_hit, dp.stats.n_missed, dp.stats.n_lost, dp.stats.n_flows) == (
-        1,
-        2,
-        3,
-        4,
+    # The record the backends return, built by the decoder itself.
+    assert dp == DatapathInfo(
+        name="ovs-system",
+        ifindex=9,
+        stats=DatapathStats(hit=1, missed=2, lost=3, flows=4),
+        megaflow=MegaflowStats(mask_hit=5, masks=6, cache_hit=7),
+        features=3,
+        masks_cache_size=256,
     )
-    assert dp.megaflow is not None and (dp.megaflow.n_mask_hit, dp.megaflow.n_masks, dp.megaflow.n_cache_hit) == (
-        5,
-        6,
-        7,
-    )
-    assert (dp.user_features, dp.masks_cache_size, dp.per_cpu_pids) == (3, 256, (10, 11))
 
 
 def test_decode_vport_reply() -> None:
@@ -347,14 +352,30 @@ def test_decode_vport_reply() -> None:
         + nla(VportAttr.STATS, struct.pack("=8Q", *range(1, 9)))
         + nla(VportAttr.IFINDEX, struct.pack("=I", 12))
         + nla(VportAttr.NETNSID, struct.pack("=i", -1))
-        + nla(VportAttr.UPCALL_STATS, nla(0, struct.pack("=Q", 5)) + nla(1, struct.pack("=Q", 6)))
     )
-    (msg,) = parse_messages(nlmsg(VPORT_FAMILY, 0, 1, 0, genl(Cmd.NEW, 1, 9, attrs)))
+    upcall_stats = nla(VportAttr.UPCALL_STATS, nla(0, struct.pack("=Q", 5)) + nla(1, struct.pack("=Q", 6)))
+    (msg,) = parse_messages(nlmsg(VPORT_FAMILY, 0, 1, 0, genl(Cmd.NEW, 1, 9, attrs + upcall_stats)))
     vp = decode_vport(msg)
-    assert (vp.port_no, vp.type, vp.name, vp.dst_port) == (2, VportType.VXLAN, "vxlan_sys_4789", 4789)
-    assert vp.upcall_pids == (100, 101)
-    assert vp.stats is not None and vp.stats.rx_packets == 1 and vp.stats.tx_dropped == 8
-    assert (vp.ifindex, vp.netnsid, vp.upcall_success, vp.upcall_fail) == (12, -1, 5, 6)
+    assert vp == VportInfo(
+        port_no=2,
+        kind=VportKind.VXLAN,
+        name="vxlan_sys_4789",
+        dp_ifindex=9,
+        dst_port=4789,
+        upcall_pids=(100, 101),
+        stats=VportStats(*range(1, 9)),
+        ifindex=12,
+        upcall_stats=VportUpcallStats(success=5, fail=6),
+    )
+    # Without UPCALL_STATS (kernels before 6.2) the record has none.
+    (old,) = parse_messages(nlmsg(VPORT_FAMILY, 0, 1, 0, genl(Cmd.NEW, 1, 9, attrs)))
+    assert decode_vport(old).upcall_stats is None
+    # A reply without its port number, type or name cannot be a record.
+    (bare,) = parse_messages(
+        nlmsg(VPORT_FAMILY, 0, 1, 0, genl(Cmd.NEW, 1, 9, nla(VportAttr.PORT_NO, struct.pack("=I", 2))))
+    )
+    with pytest.raises(DecodeError, match="lacks its port number"):
+        decode_vport(bare)
 
 
 def test_decode_miss_upcall() -> None:

@@ -16,6 +16,7 @@ from scapy.layers.sctp import SCTP, SCTPChunkData
 from scapy.packet import Packet, Raw
 
 import odp.keys as _keys
+import odp.validate.swkey as sk
 from odp.actions import (
     Actions,
     AddMpls,
@@ -49,7 +50,6 @@ from odp.errors import InvalidFlow, NotSupported
 from odp.keys import Mpls, Tunnel
 from odp.sim.actions import ActionContext, TunnelInfo, execute_actions
 from odp.sim.flow import extract
-from odp.validate import swkey as sk
 
 # mypy sees the fixed-size key attribute classes (built with ``@dataclass(**_DC)``
 # and ``init=False`` hidden in the splat) as taking Masked values only, so the

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import fixed_attrs, masked
 
+import odp.validate.swkey as sk
 from odp import InvalidFlow, Match, NotSupported
 from odp.keys import (
     Arp,
@@ -39,7 +40,6 @@ from odp.keys import (
     Vlan,
 )
 from odp.validate import stored_key_and_mask, validate_match
-from odp.validate import swkey as sk
 from odp.validate.fastpath import from_match
 from odp.validate.get_match import sw_match as _from_match
 

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from odp.datapath import Connection, MeterBand, Upcall, UpcallKind
+from odp.datapath import Connection
+from odp.records import MeterBand, Upcall, UpcallKind
 from odp.sim.datapath import SimBackend
 from odp.sim.network import Host
 from odp.sim.state import (

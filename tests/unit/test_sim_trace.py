@@ -6,8 +6,9 @@ from __future__ import annotations
 import struct
 
 from odp.actions import Actions, Meter, Output, Recirc
-from odp.datapath import Connection, Datapath, MeterBand, UpcallKind, VportKind
+from odp.datapath import Connection, Datapath
 from odp.keys import RecircId
+from odp.records import MeterBand, UpcallKind, VportKind
 from odp.sim import Host, Network, Tracer, observing
 from odp.sim.datapath import SimBackend, SimDatapath
 from odp.sim.trace import (

@@ -8,8 +8,9 @@ import struct
 import pytest
 
 from odp.actions import Actions, Clone, Output
-from odp.datapath import Connection, Datapath, VportKind
+from odp.datapath import Connection, Datapath
 from odp.errors import ExistsError, NotFoundError, NotSupported
+from odp.records import VportKind
 from odp.sim import Host, Network
 from odp.sim.datapath import SimBackend, SimDatapath
 from odp.sim.packet import TunnelInfo

@@ -995,7 +995,7 @@ def test_nesting_too_deep_is_eoverflow() -> None:
 @pytest.mark.parametrize(
     ("action", "since"),
     [
-        pytest.param(Drop(), (6, 4), id="drop"),
+        pytest.param(Drop(), (6, 6), id="drop"),
         pytest.param(Hash(1), (6, 5), id="hash-sym-l4"),
         pytest.param(Psample(7, b"ab"), (6, 11), id="psample"),
     ],
