@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 from dataclasses import dataclass, field
 from operator import itemgetter
 
@@ -565,7 +566,8 @@ def _compile_layout(data: bytes, off: int, end: int) -> _FastFlow:
         fmt.append(f"{nxt - aend}x")
         a = nxt
     unpack = struct.Struct("".join(fmt)).unpack_from
-    check = itemgetter(*headers)
+    # itemgetter() needs one index at least: a message without attributes has no header to check
+    check: Callable[[tuple[Any, ...]], object] = itemgetter(*headers) if headers else (lambda v: ())
     expected = check(unpack(data, off))
 
     def part(t: int, absent: str = "None") -> str:
