@@ -212,7 +212,7 @@ from odp.keys import (
     Tunnel,
     UnknownKeyAttr,
 )
-from odp.netlink.attrs import attr_list, pack_attr
+from odp.netlink.attrs import BytesLike, as_bytes, attr_list, pack_attr
 
 __all__ = [
     "MAX_DEPTH",
@@ -633,9 +633,9 @@ def _decode_tunnel(kp: bytes | None, mp: bytes | None, exact: bool) -> Tunnel:
     )
 
 
-def decode_tunnel(payload: bytes) -> Tunnel:
+def decode_tunnel(payload: BytesLike) -> Tunnel:
     """An exact tunnel key from nested ``OVS_TUNNEL_KEY_ATTR_*`` (``EGRESS_TUN_KEY``, ``set(tunnel)``)."""
-    return _decode_tunnel(payload, None, True)
+    return _decode_tunnel(as_bytes(payload), None, True)
 
 
 def _enc_tunnel_payload(tun: Tunnel, mask_side: bool) -> bytes:
@@ -1009,7 +1009,7 @@ def clear_decode_caches() -> None:
     _ENCODED_ACTIONS.clear()
 
 
-def decode_match(key: bytes, mask: bytes | None = None) -> Match:
+def decode_match(key: BytesLike, mask: BytesLike | None = None) -> Match:
     """A Match from the contents of ``OVS_FLOW_ATTR_KEY`` and ``OVS_FLOW_ATTR_MASK``.
 
     With ``mask=None`` the key is exact (every field present in the key is
@@ -1021,10 +1021,11 @@ def decode_match(key: bytes, mask: bytes | None = None) -> Match:
     the same mask bytes is split in one step and its attributes come from
     bounded caches of decoded values; anything else takes the full decoder.
     """
-    try:
-        plans = _PLANS.get(mask)
-    except TypeError:  # an unhashable buffer (bytearray): no cache
-        plans = None
+    return _decode_match(as_bytes(key), None if mask is None else as_bytes(mask))
+
+
+def _decode_match(key: bytes, mask: bytes | None) -> Match:
+    plans = _PLANS.get(mask)
     if plans:
         n = len(key)
         for plan in plans:
@@ -1040,7 +1041,9 @@ def decode_match(key: bytes, mask: bytes | None = None) -> Match:
     return _make_match(attrs, mask_only)
 
 
-def decode_key_attr(type_: int, payload: bytes, mask: bytes | None = None, *, exact: bool | None = None) -> KeyAttr:
+def decode_key_attr(
+    type_: int, payload: BytesLike, mask: BytesLike | None = None, *, exact: bool | None = None
+) -> KeyAttr:
     """One key attribute from its type and payload(s).
 
     By default (``mask`` None) the attribute is exact, as in ``set()`` and
@@ -1048,6 +1051,9 @@ def decode_key_attr(type_: int, payload: bytes, mask: bytes | None = None, *, ex
     ``ENCAP`` payloads decode to an :class:`~odp.keys.Encap` (inner mask-only
     attributes are dropped here; use :func:`decode_match` for whole keys).
     """
+    payload = as_bytes(payload)
+    if mask is not None:
+        mask = as_bytes(mask)
     if exact is None:
         exact = mask is None
     fc = _FIXED.get(type_)
@@ -1929,14 +1935,13 @@ def _decode_actions(data: bytes, depth: int) -> Actions:
 _ACTIONS_CACHE: dict[bytes, Actions] = {}
 
 
-def decode_actions(data: bytes) -> Actions:
+def decode_actions(data: BytesLike) -> Actions:
     """Actions from the contents of ``OVS_FLOW_ATTR_ACTIONS`` (empty bytes: drop).
 
     Flows of a dump share a few action lists: equal bytes give one (immutable)
     Actions from a bounded cache.
     """
-    if type(data) is not bytes:
-        return _decode_actions(data, 0)
+    data = as_bytes(data)
     acts = _ACTIONS_CACHE.get(data)
     if acts is None:
         acts = _decode_actions(data, 0)
@@ -1946,8 +1951,9 @@ def decode_actions(data: bytes) -> Actions:
     return acts
 
 
-def decode_action(type_: int, payload: bytes) -> Action:
+def decode_action(type_: int, payload: BytesLike) -> Action:
     """One action from its ``OVS_ACTION_ATTR_*`` type and payload."""
+    payload = as_bytes(payload)
     if type_ == _A_OUTPUT:
         return _dec_output(payload, 0)
     return _decode_one(type_, payload, 0)

@@ -60,9 +60,9 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
 from dataclasses import dataclass, field
 from operator import itemgetter
+from typing import Any
 
 from odp._codegen import define
 from odp.actions import Actions
@@ -71,6 +71,8 @@ from odp.datapath import Flow, flow_constructor
 from odp.errors import DecodeError
 from odp.keys import Match, Tunnel
 from odp.netlink.attrs import (
+    BytesLike,
+    as_bytes,
     attr_list,
     get_flag,
     get_s32,
@@ -294,8 +296,9 @@ def _parse_one(type_: int, flags: int, seq: int, pid: int, body: bytes, off: int
     )
 
 
-def parse_messages(data: bytes) -> list[Message]:
+def parse_messages(data: BytesLike) -> list[Message]:
     """Every netlink message in ``data`` (one datagram from a netlink socket)."""
+    data = as_bytes(data)
     out: list[Message] = []
     n = len(data)
     off = 0
@@ -586,7 +589,7 @@ def fast(data, off):
     return fast
 
 
-def walk_flow_dump(data: bytes, seq: int, family: int, out: list[Flow]) -> tuple[int, bool]:
+def walk_flow_dump(data: BytesLike, seq: int, family: int, out: list[Flow]) -> tuple[int, bool]:
     """Add the flows of one datagram of a flow dump (request ``seq``) to ``out``, as :class:`WireFlow`.
 
     Returns the offset of the message that ends the dump (``NLMSG_DONE`` or
@@ -609,6 +612,7 @@ def walk_flow_dump(data: bytes, seq: int, family: int, out: list[Flow]) -> tuple
     add = out.append
     wire_flow = make_wire_flow
     layouts = _LAYOUTS
+    data = as_bytes(data)  # WireFlow keeps slices of it: a bytearray would make them mutable
     interrupted = False
     n = len(data)
     off = 0
