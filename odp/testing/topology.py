@@ -98,8 +98,8 @@ class SimUnderlayPort:
         self._host.receive_underlay(frame)
 
     def receive(self, timeout: float = 0.2) -> list[bytes]:
-        frames = self._host.underlay_sent[self._seen :]
-        self._seen = len(self._host.underlay_sent)
+        sent = self._host.underlay_sent
+        frames, self._seen = sent.since(self._seen), sent.total
         return frames
 
 
