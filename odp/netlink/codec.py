@@ -107,11 +107,11 @@ sub-attributes have distinct types (the relative order of a key-only and a
 mask-only one is not recoverable; see :func:`_merge_extra`).
 ``decode_actions(encode_actions(a)) == a`` provided the attributes of ``Set``
 and ``PushNsh`` are in the exact form above (fixed attributes fully exact;
-tunnel/NSH fields either exact or wildcarded, tunnel ``ttl`` exact, flags
-mask 0xf, an exact ``tun_id`` exactly when the flags have KEY, unknown tunnel
-sub-attributes with all-ones masks) and ``Nat.ipv6`` is only set with an address.  Note that
-:func:`~odp.actions.set_tunnel` builds flags ``Masked(KEY, KEY)``, which comes
-back as ``Masked(KEY, 0xf)`` (same effect on the wire).
+NSH fields either exact or wildcarded) and ``Nat.ipv6`` is only set with an
+address.  A ``Set(Tunnel)`` is always in that form: ``Set`` makes it what the
+kernel receives (fields exact or absent, ``ttl`` present, flags mask 0xf, an
+exact ``tun_id`` exactly when the flags have KEY); so a SET whose TTL
+attribute is missing decodes with ``ttl=0``, the TTL odp sends.
 
 Performance and the pyroute2 decision
 =====================================
@@ -1621,8 +1621,11 @@ def _dec_set(p: bytes, depth: int) -> Action:
     t, kp = _single_nested_attr(p, "set")
     if t == _T_ENCAP and depth + 1 > MAX_DEPTH:
         raise DecodeError(f"set: nested deeper than {MAX_DEPTH} levels")
+    attr = decode_key_attr(t, kp)
+    if isinstance(attr, Tunnel):
+        return Set(attr)  # the tunnel a SET carries: TTL present even when the attribute was not
     s: Set = _new(Set)
-    object.__setattr__(s, "attr", decode_key_attr(t, kp))
+    object.__setattr__(s, "attr", attr)
     return s
 
 
