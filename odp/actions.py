@@ -149,14 +149,10 @@ def _set_tunnel(t: Tunnel) -> Tunnel:
         kw["tun_id"] = Masked(0, Kind.U64.full)
 
     def exact(b: MaskedBytes | None) -> MaskedBytes | None:
-        return None if b is None else MaskedBytes.exact(bytes(v & k for v, k in zip(b.value, b.mask)))
+        return None if b is None else MaskedBytes.exact(b.value)  # option bytes are sent as they are
 
     # An unknown sub-attribute is sent with its key bytes (an empty one only when its mask is empty too).
-    extra = tuple(
-        (typ, bytes(v & k for v, k in zip(key, mask)), b"\xff" * len(key))
-        for typ, key, mask in t.extra
-        if key or not mask
-    )
+    extra = tuple((typ, key, b"\xff" * len(key)) for typ, key, mask in t.extra if key or not mask)
     return Tunnel(geneve=exact(t.geneve), erspan=exact(t.erspan), extra=extra, normalize=False, **kw)
 
 
