@@ -680,12 +680,13 @@ def _fmt_nat(n: Nat) -> str:
                 return format_ipv4(ip)
             return f"[{format_ipv6(ip)}]" if bracket else format_ipv6(ip)
 
+        exact = _EXACT.get()  # OVS leaves out a max equal to the min, or zero, and a zero port
         text += "=" + addr(n.ip_min)
-        if n.ip_max and n.ip_max != n.ip_min:
+        if n.ip_max is not None and (exact or (n.ip_max and n.ip_max != n.ip_min)):
             text += "-" + addr(n.ip_max)
-        if n.proto_min:
-            text += f":{n.proto_min}"
-            if n.proto_max and n.proto_max != n.proto_min:
+        if n.proto_min or (exact and (n.proto_min is not None or n.proto_max is not None)):
+            text += f":{n.proto_min or 0}"
+            if n.proto_max is not None and (exact or (n.proto_max and n.proto_max != n.proto_min)):
                 text += f"-{n.proto_max}"
     for flag, name in ((n.persistent, "persistent"), (n.proto_hash, "hash"), (n.proto_random, "random")):
         if flag:

@@ -446,6 +446,37 @@ class _Tls(threading.local):
 _tls = _Tls()
 
 
+def check_supported(actions: Actions, *, conntrack: bool = False) -> None:
+    """Raise :class:`odp.errors.NotSupported` naming the first action (nested lists included)
+    that :func:`execute_actions` could not run: the simulator refuses such a flow at install
+    rather than accept it and fail on its packets.  ``conntrack``: whether the context runs ``ct``.
+    """
+    for a in actions:
+        t = type(a)
+        if t is Ct and not conntrack:
+            raise NotSupported(f"{a}: conntrack (ct) is not supported by the simulator")
+        if t is PushNsh or t is PopNsh:
+            raise NotSupported(f"{a}: NSH actions are not supported by the simulator")
+        if (t is Set or t is SetMasked) and type(a.attr) is Nsh:  # type: ignore[attr-defined]
+            raise NotSupported("set(nsh(...)) is not supported by the simulator")
+        if t is Hash and a.alg not in (HashAlg.L4, HashAlg.SYM_L4):  # type: ignore[attr-defined]
+            raise NotSupported(f"hash algorithm {a.alg} is not supported")  # type: ignore[attr-defined]
+        if t not in _EXECUTED:
+            raise NotSupported(f"the simulator cannot execute action {a!r}")
+        for sub in (getattr(a, "actions", None), getattr(a, "if_greater", None), getattr(a, "if_less_equal", None)):
+            if isinstance(sub, Actions):
+                check_supported(sub, conntrack=conntrack)
+
+
+#: The action classes :class:`_Exec` runs (the others raise NotSupported).
+_EXECUTED: frozenset[type[Action]] = frozenset(
+    {
+        Output, Userspace, Set, SetMasked, PushVlan, PopVlan, Sample, Recirc, Hash, PushMpls, PopMpls, Ct,
+        Trunc, PushEth, PopEth, CtClear, Meter, Clone, CheckPktLen, AddMpls, DecTtl, Drop, Psample,
+    }
+)  # fmt: skip
+
+
 def execute_actions(
     ctx: ActionContext,
     frame: bytes,

@@ -46,7 +46,7 @@ from odp.datapath import (
 from odp.errors import ExistsError, FieldError, InvalidArgument, InvalidFlow, NotFoundError, NotSupported
 from odp.keys import DpHash, InPort, Match, Priority, RecircId, SkbMark, Tunnel
 from odp.sim import swkey as sk
-from odp.sim.actions import execute_actions
+from odp.sim.actions import check_supported, execute_actions
 from odp.sim.flow import extract
 from odp.sim.flow_netlink import flow_match, from_match, packet_match
 from odp.sim.flow_table import FlowTable, SimFlow
@@ -554,6 +554,7 @@ class SimBackend(Backend):
         check_ufid(ufid)
         sw = self._compile(match)
         validate_actions(actions, match)
+        check_supported(actions)  # never accept a flow whose packets the simulator cannot process
         existing: SimFlow | None = None
         if ufid is not None:
             existing = d.table.find_ufid(ufid)
@@ -608,6 +609,7 @@ class SimBackend(Backend):
         flow = self._find(d, match, ufid)
         if actions is not None:
             validate_actions(actions, match if match is not None else flow.match)
+            check_supported(actions)
             flow.set_actions(actions)
         reply = self._flow(flow)  # the kernel replies with the stats from before clearing
         if clear_stats:

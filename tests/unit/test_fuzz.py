@@ -27,7 +27,7 @@ from odp.actions import Action, Actions, Output, Sample, Set, Userspace
 from odp.cli import main
 from odp.constants import ActionType, KeyAttrType, TunnelFlag
 from odp.datapath import Connection, Datapath
-from odp.errors import DecodeError, FieldError, OdpError, ParseError
+from odp.errors import DecodeError, FieldError, NotSupported, OdpError, ParseError
 from odp.fields import Masked
 from odp.keys import FIXED_ATTRS, FixedKeyAttr, Match, Tunnel
 from odp.netlink.attrs import attr_list, iter_attrs, pack_attr
@@ -368,3 +368,13 @@ def test_inject_property_runs_actions() -> None:
 
     count()
     assert sum(1 for h in hits if h) >= len(hits) // 4, f"only {sum(1 for h in hits if h)} of {len(hits)} hit a flow"
+
+
+@pytest.mark.parametrize("actions", ["ct(commit),2", "clone(ct),2", "sample(sample=50.0%,actions(ct(zone=1)))"])
+def test_flow_the_simulator_cannot_run_is_refused_at_install(actions: str) -> None:
+    # found by the inject property: ct was accepted, then every packet of the flow raised
+    host, dp = _sim()
+    with pytest.raises(NotSupported, match="conntrack"):
+        dp.add_flow("in_port(1),eth(),eth_type(0x0800),ipv4()", actions)
+    assert dp.flows() == []
+    host.interface("p1").inject(_WELL_FORMED[0])  # a miss, nothing raised
