@@ -64,7 +64,7 @@ Lossy cases (``parse(format(x)) != x``):
   ``set(...)`` of a partial fixed-size attribute or ``mpls`` always reads as ``SetMasked``;
 * masks the text shows as exact although they are not all ones read back all
   ones: ``tcp_flags`` masks with the low 12 bits set, IPv6 ``label`` masks
-  with the low 20 bits set (kept with ``exact=True``), geneve option length masks with the low 5 bits
+  with the low 20 bits set (both kept with ``exact=True``), geneve option length masks with the low 5 bits
   set, vxlan ``gbp`` masks with both id and flags exact (read back as
   ``0xffffffff``; bits 24-31 of the gbp value are not representable);
 * ``sample`` probabilities are printed with one decimal of a percent (OVS's
@@ -297,7 +297,7 @@ def _fmt_scalar(kind: str, v: int) -> str:
 #: True while formatting with ``exact=True``: for odp's own storage (the
 #: simulator's state file, ``--json``), where a value must read back unchanged
 #: even where ovs-dpctl's canonical text rounds it (sample probabilities,
-#: IPv6 label masks with the low 20 bits set).
+#: IPv6 label and tcp_flags masks whose named bits are all set, nat maxima).
 _EXACT: ContextVar[bool] = ContextVar("odp_text_exact", default=False)
 
 
@@ -443,7 +443,7 @@ def _fmt_attr_body(a: KeyAttr, names: PortNames, verbose: bool) -> str:
         return f"{_hx(m.value)}/{_hx(m.mask)}"
     if isinstance(a, TcpFlags):
         m = a.value
-        if verbose or (m.mask & 0xFFF) == 0xFFF:
+        if verbose or m.mask == _U16 or ((m.mask & 0xFFF) == 0xFFF and not _EXACT.get()):
             return _fmt_flags(m.value, _TCP_FLAG_NAMES)
         if m.mask and not m.mask & ~0xFFF:
             return _fmt_flags_masked(m.value, m.mask, _TCP_FLAG_NAMES)
@@ -1461,10 +1461,12 @@ def _parse_tunnel(p: _Parser, start: int, in_set: bool) -> Tunnel:
         p.leave()
 
     _fields(p, handle)
-    if in_set and "flags" not in kwargs:
-        # A SET carries the flags as present/absent attributes: none written means none set
-        # (the tunnel ID's presence is the key flag).
-        kwargs["flags"] = Masked(TunnelFlag.KEY if "tun_id" in kwargs else 0, 0xF)
+    if in_set:
+        # A SET carries the flags as present/absent attributes: none written means none set;
+        # the tunnel ID's presence is the key flag, so a tun_id written sets it (as in OVS).
+        given = kwargs.get("flags", Masked(0, 0))
+        assert isinstance(given, Masked)
+        kwargs["flags"] = Masked(given.value | (TunnelFlag.KEY if "tun_id" in kwargs else 0), 0xF)
     try:
         return _build(Tunnel, geneve=geneve, erspan=erspan, extra=tuple(extra), **kwargs)
     except (OdpError, ValueError, TypeError) as exc:
@@ -1891,7 +1893,7 @@ def _act_set(p: _Parser, start: int, force_masked: bool = False) -> Action:
         for spec, m in attr.items():
             if spec.name != "flags" and m.mask not in (0, spec.kind.full):
                 raise p.err(f"tunnel {spec.name} without a mask (the kernel sets tunnel() whole)", pos)
-    return Set(attr)
+    return _make(p, start, "set", lambda: Set(attr))  # e.g. a tunnel ID with flags() lacking key
 
 
 def _act_set_masked(p: _Parser, start: int) -> Action:

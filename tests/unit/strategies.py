@@ -28,7 +28,7 @@ With ``exact_text=True`` (:func:`fixed_attrs`, :func:`key_attrs`,
 :func:`matches`, :func:`action_strategies`, :func:`actions`,
 :func:`action_lists`) the values also cover what only the exact text
 (``format_*(..., exact=True)``) keeps: IPv6 ``label`` masks with the low 20
-bits set, any ``Sample`` probability; and ``Set(Tunnel)`` of any tunnel
+bits set, ``tcp_flags`` masks with the low 12 bits set, any ``Sample`` probability; and ``Set(Tunnel)`` of any tunnel
 (``Set`` makes it the tunnel the kernel receives).
 """
 
@@ -152,7 +152,7 @@ def fixed_attrs(draw: st.DrawFn, cls: type[FixedKeyAttr] | None = None, exact_te
     for spec in cls.FIELDS:
         m = draw(masked(spec.kind.bits))
         mask = m.mask
-        if cls is TcpFlags:
+        if cls is TcpFlags and not exact_text:
             mask = draw(_mask_not_full_on(16, 12))
         elif cls is Ipv6 and spec.name == "label" and not exact_text:
             mask = draw(_mask_not_full_on(32, 20))
