@@ -314,8 +314,8 @@ _WELL_FORMED = [
     bytes(Ether(dst="ff:ff:ff:ff:ff:ff") / ARP(psrc="10.0.0.1", pdst="10.0.0.2")),
     bytes(Ether() / MPLS(label=7) / IP() / UDP()),
 ]
-# Actions the kernel accepts on such flows, to combine with random (mostly refused) lists.
-_PLAUSIBLE = [
+# Actions the kernel accepts on such flows, to combine with random (mostly refused) lists (also tests/fuzz).
+PLAUSIBLE_ACTIONS = [
     "2", "3", "2,3", "drop", "set(ipv4(ttl=9)),2", "push_vlan(vid=7,pcp=1),3", "pop_vlan,2", "trunc(30),2,3",
     "clone(set(eth(src=02:00:00:00:00:aa)),2),3", "check_pkt_len(size=70,gt(2),le(3))", "userspace(pid=0),2",
     "set(tunnel(tun_id=0x5,dst=192.0.2.2,ttl=64)),3", "sample(sample=50.0%,actions(2))", "recirc(1)",
@@ -326,7 +326,7 @@ _PLAUSIBLE = [
 
 INJECT_CASES = (
     st.lists(st.sampled_from(_WELL_FORMED) | structured_frames() | st.binary(max_size=80), min_size=1, max_size=4),
-    st.lists(st.sampled_from(_PLAUSIBLE), min_size=1, max_size=2).map(lambda t: parse_actions(",".join(t)))
+    st.lists(st.sampled_from(PLAUSIBLE_ACTIONS), min_size=1, max_size=2).map(lambda t: parse_actions(",".join(t)))
     | shared.action_lists(depth=1, max_size=3),
     st.lists(plausible_matches(), max_size=2),
 )
