@@ -11,10 +11,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, overload
 
-from odp.constants import ActionType, HashAlg
+from odp.constants import TUNNEL_FLAGS_ALL, ActionType, HashAlg, TunnelFlag
 from odp.errors import FieldError
 from odp.fields import Kind, Masked
-from odp.keys import FixedKeyAttr, KeyAttr, Mpls, Tunnel
+from odp.keys import FixedKeyAttr, KeyAttr, MaskedBytes, Mpls, Tunnel
 
 
 class Action:
@@ -119,6 +119,41 @@ class Set(Action):
     def __post_init__(self) -> None:
         if not isinstance(self.attr, KeyAttr):
             raise FieldError(f"set: {self.attr!r} is not a key attribute")
+        if isinstance(self.attr, Tunnel):
+            object.__setattr__(self, "attr", _set_tunnel(self.attr))
+
+
+def _set_tunnel(t: Tunnel) -> Tunnel:
+    """The tunnel a SET carries, as the kernel receives it and a dump gives it back.
+
+    A SET sends values only and the kernel sets tunnel() whole, so this is the
+    value the action has: fields present exact, absent ones absent; TTL always
+    (the kernel requires it; odp and OVS send 0 when none is given); flags
+    whole, as presence-coded attributes (absent is off); the tunnel ID present
+    exactly when the key flag is (its attribute is that flag).
+    """
+    kw: dict[str, Masked] = {}
+    for spec, m in t.items():
+        value = m.value & m.mask
+        if spec.name == "flags":
+            kw["flags"] = Masked(value, TUNNEL_FLAGS_ALL)
+        elif m.mask or spec.name == "ttl":
+            kw[spec.name] = Masked(value, spec.kind.full)
+    has_key = bool(kw["flags"].value & TunnelFlag.KEY)
+    if "tun_id" in kw and not has_key:
+        raise FieldError(
+            f"set(tunnel()): tun_id={kw['tun_id'].value:#x} without the key flag: the ID's attribute is the key "
+            "flag, so the kernel would never see the ID"
+        )
+    if has_key and "tun_id" not in kw:
+        kw["tun_id"] = Masked(0, Kind.U64.full)
+
+    def exact(b: MaskedBytes | None) -> MaskedBytes | None:
+        return None if b is None else MaskedBytes.exact(b.value)  # option bytes are sent as they are
+
+    # An unknown sub-attribute is sent with its key bytes (an empty one only when its mask is empty too).
+    extra = tuple((typ, key, b"\xff" * len(key)) for typ, key, mask in t.extra if key or not mask)
+    return Tunnel(geneve=exact(t.geneve), erspan=exact(t.erspan), extra=extra, normalize=False, **kw)
 
 
 @dataclass(frozen=True, slots=True)

@@ -360,8 +360,9 @@ def _flow_line(flow: Flow, names: dict[int, str] | None, with_ufid: bool = False
 def _flow_json(flow: Flow, names: dict[int, str] | None = None) -> dict[str, Any]:
     line = flow.to_line()
     return {
-        "match": None if flow.match is None else format_match(flow.match, names),
-        "actions": None if flow.actions is None else format_actions(flow.actions, names),
+        # exact: a script reads back the values ("line" is ovs-dpctl's text, which rounds a few)
+        "match": None if flow.match is None else format_match(flow.match, names, exact=True),
+        "actions": None if flow.actions is None else format_actions(flow.actions, names, exact=True),
         "ufid": _ufid_text(flow.ufid),
         "packets": flow.stats.packets,
         "bytes": flow.stats.bytes,

@@ -64,7 +64,7 @@ def main() -> int:
             f"\n{len(delivered)} frame(s) came out of host b's veth-b; identical to what was sent: "
             f"{all(f == frame for f in delivered)}"
         )
-        print(f"the underlay carried {len(net.log)} VXLAN packet(s) of {len(net.log[0])} bytes each")
+        print(f"the underlay carried {net.log.total} VXLAN packet(s) of {len(net.log[0])} bytes each")
 
         print("\n$ dump-flows dp-a")
         for flow in dp_a.flows():

@@ -27,7 +27,17 @@ from dataclasses import dataclass
 from odp.constants import ActionType, HashAlg
 from odp.errors import InvalidArgument
 
-__all__ = ["ACTION_FEATURES", "HASH_FEATURES", "NEWEST", "SINCE", "TESTED", "Feature", "Kernel", "KernelLike"]
+__all__ = [
+    "ACTION_FEATURES",
+    "HASH_FEATURES",
+    "NEWEST",
+    "SINCE",
+    "TESTED",
+    "TESTED_KERNELS",
+    "Feature",
+    "Kernel",
+    "KernelLike",
+]
 
 
 class Feature(enum.Enum):
@@ -120,9 +130,12 @@ HASH_FEATURES: dict[int, Feature | None] = {
     HashAlg.SYM_L4: Feature.HASH_SYM_L4,
 }
 
-#: The newest kernel the project's kernel tests run on (Debian 12's, in the VM):
-#: what the simulator behaves as unless told otherwise.
-TESTED = Kernel(6, 1)
+#: The kernels the project's kernel tests run on, in the VM (Debian 12's and
+#: Debian 13's), oldest first: the conformance suite runs on the simulator as each.
+TESTED_KERNELS = (Kernel(6, 1), Kernel(6, 12))
+
+#: The newest of them: what the simulator behaves as unless told otherwise.
+TESTED = TESTED_KERNELS[-1]
 
 #: The newest kernel whose differences this table knows: every feature here.
 NEWEST = max(SINCE.values())

@@ -57,19 +57,20 @@ Lossy cases (``parse(format(x)) != x``):
   mask-only attributes other than ``EthType`` are not printed;
 * ``Set`` prints its attribute verbosely without masks, so the attribute read
   back has exact masks on the printed fields (the kernel ignores a SET's mask);
-  a ``set(tunnel(...))`` reads back with exact ``flags`` (0xf mask; without
-  ``flags(..)`` only the key flag, set when ``tun_id`` is given), so a
-  ``set_tunnel(...)`` (whose flags mask is only the key bit) reads back with
-  the same values but a full flags mask;
+  (a ``Set(Tunnel)`` is not lossy: :class:`~odp.actions.Set` holds the tunnel
+  the kernel receives, ``ttl`` and whole ``flags`` included, which prints and
+  reads back unchanged);
   a ``SetMasked`` whose mask is full reads back as ``Set`` (as in OVS), and a
   ``set(...)`` of a partial fixed-size attribute or ``mpls`` always reads as ``SetMasked``;
 * masks the text shows as exact although they are not all ones read back all
   ones: ``tcp_flags`` masks with the low 12 bits set, IPv6 ``label`` masks
-  with the low 20 bits set, geneve option length masks with the low 5 bits
+  with the low 20 bits set (both kept with ``exact=True``), geneve option length masks with the low 5 bits
   set, vxlan ``gbp`` masks with both id and flags exact (read back as
   ``0xffffffff``; bits 24-31 of the gbp value are not representable);
 * ``sample`` probabilities are printed with one decimal of a percent (OVS's
-  precision) and read back as ``floor(pct/100 * (2**32-1) + 0.5)``;
+  precision) and read back as ``floor(pct/100 * (2**32-1) + 0.5)``; with
+  ``exact=True`` (what odp stores: the simulator's state, ``--json``) with as
+  many decimals as the exact value needs;
 * ``nat``: ``ip_max`` equal to ``ip_min`` or zero, and ``proto_min`` zero, are
   not printed (OVS); ``nat`` without ``src``/``dst`` prints as bare ``nat``;
 * ``ct(helper=..)``/``timeout`` strings and port names containing separators;
@@ -85,7 +86,9 @@ import math
 import re
 import sys
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TypeAlias, TypeVar
 
@@ -292,6 +295,23 @@ def _fmt_scalar(kind: str, v: int) -> str:
     return _hx(v)  # "hex", "label"
 
 
+#: True while formatting with ``exact=True``: for odp's own storage (the
+#: simulator's state file, ``--json``), where a value must read back unchanged
+#: even where ovs-dpctl's canonical text rounds it (sample probabilities,
+#: IPv6 label and tcp_flags masks whose named bits are all set, nat maxima).
+_EXACT: ContextVar[bool] = ContextVar("odp_text_exact", default=False)
+
+
+@contextmanager
+def _exact(on: bool) -> Iterator[None]:
+    token = _EXACT.set(on) if on else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            _EXACT.reset(token)
+
+
 def _fmt_masked_field(kind: str, m: Masked, full: int) -> str | None:
     """One field in non-verbose form, or None when it is fully wildcarded."""
     if not m.mask:
@@ -299,7 +319,10 @@ def _fmt_masked_field(kind: str, m: Masked, full: int) -> str | None:
     if kind == "frag":
         return _fmt_scalar(kind, m.value) if m.mask == full else f"{m.value}/{_hx(m.mask)}"
     text = _fmt_scalar(kind, m.value)
-    exact = (m.mask & 0xFFFFF) == 0xFFFFF if kind == "label" else m.mask == full
+    if kind == "label":  # OVS prints a label exact once its 20 bits are (format_ipv6_label)
+        exact = m.mask == full or ((m.mask & 0xFFFFF) == 0xFFFFF and not _EXACT.get())
+    else:
+        exact = m.mask == full
     if not exact:
         text += "/" + (_fmt_scalar(kind, m.mask) if kind in ("mac", "ip4", "ip6") else _hx(m.mask))
     return text
@@ -391,7 +414,7 @@ def _fmt_attr_body(a: KeyAttr, names: PortNames, verbose: bool) -> str:
         return f"{_hx(m.value)}/{_hx(m.mask)}"
     if isinstance(a, TcpFlags):
         m = a.value
-        if verbose or (m.mask & 0xFFF) == 0xFFF:
+        if verbose or m.mask == _U16 or ((m.mask & 0xFFF) == 0xFFF and not _EXACT.get()):
             return _fmt_flags(m.value, _TCP_FLAG_NAMES)
         if m.mask and not m.mask & ~0xFFF:
             return _fmt_flags_masked(m.value, m.mask, _TCP_FLAG_NAMES)
@@ -628,12 +651,13 @@ def _fmt_nat(n: Nat) -> str:
                 return format_ipv4(ip)
             return f"[{format_ipv6(ip)}]" if bracket else format_ipv6(ip)
 
+        exact = _EXACT.get()  # OVS leaves out a max equal to the min, or zero, and a zero port
         text += "=" + addr(n.ip_min)
-        if n.ip_max and n.ip_max != n.ip_min:
+        if n.ip_max is not None and (exact or (n.ip_max and n.ip_max != n.ip_min)):
             text += "-" + addr(n.ip_max)
-        if n.proto_min:
-            text += f":{n.proto_min}"
-            if n.proto_max and n.proto_max != n.proto_min:
+        if n.proto_min or (exact and (n.proto_min is not None or n.proto_max is not None)):
+            text += f":{n.proto_min or 0}"
+            if n.proto_max is not None and (exact or (n.proto_max and n.proto_max != n.proto_min)):
                 text += f"-{n.proto_max}"
     for flag, name in ((n.persistent, "persistent"), (n.proto_hash, "hash"), (n.proto_random, "random")):
         if flag:
@@ -709,8 +733,7 @@ def _fmt_action(a: Action, names: PortNames) -> str:
     if isinstance(a, PopVlan):
         return "pop_vlan"
     if isinstance(a, Sample):
-        pct = 100.0 * a.probability / _U32
-        return f"sample(sample={pct:.1f}%,actions({format_actions(a.actions, names)}))"
+        return f"sample(sample={_fmt_percent(a.probability)}%,actions({format_actions(a.actions, names)}))"
     if isinstance(a, Recirc):
         return f"recirc({_hx(a.recirc_id)})"
     if isinstance(a, Hash):
@@ -762,28 +785,59 @@ def _fmt_action(a: Action, names: PortNames) -> str:
 # --- public formatting API ---------------------------------------------------
 
 
-def format_key_attr(attr: KeyAttr) -> str:
-    """One key attribute as in a match (``ipv4(src=10.0.0.1)``); wildcards print empty: ``ipv4()``."""
-    return _fmt_attr(attr, None, False)
+def _fmt_percent(probability: int) -> str:
+    """A sample probability as a percentage: one decimal as OVS prints it, or (exact) as many as it takes."""
+    pct = 100.0 * probability / _U32
+    text = f"{pct:.1f}"
+    if _EXACT.get() and _probability(float(text)) != probability:
+        for digits in range(2, 17):
+            text = f"{pct:.{digits}f}"
+            if _probability(float(text)) == probability:
+                break
+    return text
 
 
-def format_match(match: Match, port_names: PortNames = None) -> str:
-    """A match as ``ovs-dpctl dump-flows`` prints it (kernel order, wildcards omitted)."""
-    parts = _fmt_attr_list(match.attrs, port_names)
+def _probability(pct: float) -> int:
+    """OVS's parse_odp_action: ``floor(UINT32_MAX * (pct / 100) + .5)``."""
+    return max(0, min(_U32, math.floor(_U32 * (pct / 100.0) + 0.5)))
+
+
+def format_key_attr(attr: KeyAttr, *, exact: bool = False) -> str:
+    """One key attribute as in a match (``ipv4(src=10.0.0.1)``); wildcards print empty: ``ipv4()``.
+
+    ``exact``: as :func:`format_actions`."""
+    with _exact(exact):
+        return _fmt_attr(attr, None, False)
+
+
+def format_match(match: Match, port_names: PortNames = None, *, exact: bool = False) -> str:
+    """A match as ``ovs-dpctl dump-flows`` prints it (kernel order, wildcards omitted).
+
+    ``exact``: as :func:`format_actions`."""
+    with _exact(exact):
+        parts = _fmt_attr_list(match.attrs, port_names)
     for a in match.mask_only:
         if isinstance(a, EthType):
             parts.append(f"eth_type(0/0x{a.value.mask:04x})")
     return ",".join(parts)
 
 
-def format_action(action: Action) -> str:
-    """One action (``set(ipv4(...))``, ``push_vlan(vid=10,pcp=0)``, ``2``)."""
-    return _fmt_action(action, None)
+def format_action(action: Action, *, exact: bool = False) -> str:
+    """One action (``set(ipv4(...))``, ``push_vlan(vid=10,pcp=0)``, ``2``); ``exact``: as :func:`format_actions`."""
+    with _exact(exact):
+        return _fmt_action(action, None)
 
 
-def format_actions(actions: Actions | Iterable[Action], port_names: PortNames = None) -> str:
-    """An action list; the empty list is ``drop``."""
-    texts = [_fmt_action(a, port_names) for a in actions]
+def format_actions(actions: Actions | Iterable[Action], port_names: PortNames = None, *, exact: bool = False) -> str:
+    """An action list; the empty list is ``drop``.
+
+    The text is ovs-dpctl's, which rounds a few values (see the module's
+    lossy cases); ``exact=True`` writes those so that they read back
+    unchanged, still in a form ovs-dpctl reads (``sample=50.79%``,
+    ``label=0/0xfffff``): for what odp stores and reads back itself.
+    """
+    with _exact(exact):
+        texts = [_fmt_action(a, port_names) for a in actions]
     return ",".join(texts) if texts else "drop"
 
 
@@ -1378,10 +1432,12 @@ def _parse_tunnel(p: _Parser, start: int, in_set: bool) -> Tunnel:
         p.leave()
 
     _fields(p, handle)
-    if in_set and "flags" not in kwargs:
-        # A SET carries the flags as present/absent attributes: none written means none set
-        # (the tunnel ID's presence is the key flag).
-        kwargs["flags"] = Masked(TunnelFlag.KEY if "tun_id" in kwargs else 0, 0xF)
+    if in_set:
+        # A SET carries the flags as present/absent attributes: none written means none set;
+        # the tunnel ID's presence is the key flag, so a tun_id written sets it (as in OVS).
+        given = kwargs.get("flags", Masked(0, 0))
+        assert isinstance(given, Masked)
+        kwargs["flags"] = Masked(given.value | (TunnelFlag.KEY if "tun_id" in kwargs else 0), 0xF)
     try:
         return _build(Tunnel, geneve=geneve, erspan=erspan, extra=tuple(extra), **kwargs)
     except (OdpError, ValueError, TypeError) as exc:
@@ -1808,7 +1864,7 @@ def _act_set(p: _Parser, start: int, force_masked: bool = False) -> Action:
         for spec, m in attr.items():
             if spec.name != "flags" and m.mask not in (0, spec.kind.full):
                 raise p.err(f"tunnel {spec.name} without a mask (the kernel sets tunnel() whole)", pos)
-    return Set(attr)
+    return _make(p, start, "set", lambda: Set(attr))  # e.g. a tunnel ID with flags() lacking key
 
 
 def _act_set_masked(p: _Parser, start: int) -> Action:
@@ -1846,7 +1902,7 @@ def _percent(p: _Parser) -> float:
     value = float(tok)
     if value > 100.0:
         raise p.err("a percentage (0 to 100)", pos)
-    p.eat("%")
+    p.expect("%", "'%' after the percentage (ovs-dpctl reads sample=P%)")
     return value
 
 
@@ -1869,8 +1925,7 @@ def _act_sample(p: _Parser, start: int) -> Action:
     _fields(p, handle)
     if pct is None:
         raise p.err("sample(sample=P%,...)", start)
-    probability = math.floor(_U32 * (pct / 100.0) + 0.5)
-    probability = max(0, min(_U32, probability))
+    probability = _probability(pct)
     return _make(p, start, "sample", lambda: Sample(probability, actions))
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Iterator
+from typing import TypeAlias
 
 from odp.errors import DecodeError, FieldError
 
@@ -39,7 +40,9 @@ __all__ = [
     "NLA_F_NET_BYTEORDER",
     "NLA_HDRLEN",
     "NLA_TYPE_MASK",
+    "BytesLike",
     "align4",
+    "as_bytes",
     "attr_be16",
     "attr_be32",
     "attr_be64",
@@ -73,6 +76,22 @@ NLA_TYPE_MASK = 0x3FFF
 _MAX_LEN = 0xFFFF
 
 _HDR = struct.Struct("=HH")
+
+#: What the public decoders accept: any bytes-like buffer (a ``recv_into`` bytearray, a memoryview slice).
+BytesLike: TypeAlias = bytes | bytearray | memoryview
+
+
+def as_bytes(data: BytesLike) -> bytes:
+    """``data`` as ``bytes``, copied only when it is not already.
+
+    The decoders hash their input (caches), slice it into the values they
+    return (userdata, UFIDs) and compare it with ``bytes``: bytearray and
+    memoryview differ there (unhashable, mutable, views), so public entry
+    points take any buffer and work on bytes.
+    """
+    return data if type(data) is bytes else bytes(data)
+
+
 _PAD = (b"", b"\0\0\0", b"\0\0", b"\0")  # indexed by len(payload) & 3
 
 _U8 = struct.Struct("=B")
@@ -162,12 +181,13 @@ def attr_string(type_: int, value: str) -> bytes:
 # ---------------------------------------------------------------------------
 
 
-def iter_attrs(data: bytes, what: str = "attributes") -> Iterator[tuple[int, bytes]]:
+def iter_attrs(data: BytesLike, what: str = "attributes") -> Iterator[tuple[int, bytes]]:
     """Yield ``(type, payload)`` for each attribute in ``data``.
 
     The type has the ``NLA_F_*`` flag bits removed.  The padding after the last
     attribute may be missing.  ``what`` names the buffer in error messages.
     """
+    data = as_bytes(data)
     n = len(data)
     off = 0
     unpack_from = _HDR.unpack_from
@@ -189,8 +209,9 @@ def iter_attrs(data: bytes, what: str = "attributes") -> Iterator[tuple[int, byt
         off = (end + 3) & ~3
 
 
-def attr_list(data: bytes, what: str = "attributes") -> list[tuple[int, bytes]]:
+def attr_list(data: BytesLike, what: str = "attributes") -> list[tuple[int, bytes]]:
     """Like :func:`iter_attrs` but returns a list (faster for small buffers)."""
+    data = as_bytes(data)
     out: list[tuple[int, bytes]] = []
     append = out.append
     n = len(data)

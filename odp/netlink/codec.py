@@ -108,11 +108,11 @@ sub-attributes have distinct types (the relative order of a key-only and a
 mask-only one is not recoverable; see :func:`_merge_extra`).
 ``decode_actions(encode_actions(a)) == a`` provided the attributes of ``Set``
 and ``PushNsh`` are in the exact form above (fixed attributes fully exact;
-tunnel/NSH fields either exact or wildcarded, tunnel ``ttl`` exact, flags
-mask 0xf, an exact ``tun_id`` exactly when the flags have KEY, unknown tunnel
-sub-attributes with all-ones masks) and ``Nat.ipv6`` is only set with an address.  Note that
-:func:`~odp.actions.set_tunnel` builds flags ``Masked(KEY, KEY)``, which comes
-back as ``Masked(KEY, 0xf)`` (same effect on the wire).
+NSH fields either exact or wildcarded) and ``Nat.ipv6`` is only set with an
+address.  A ``Set(Tunnel)`` is always in that form: ``Set`` makes it what the
+kernel receives (fields exact or absent, ``ttl`` present, flags mask 0xf, an
+exact ``tun_id`` exactly when the flags have KEY); so a SET whose TTL
+attribute is missing decodes with ``ttl=0``, the TTL odp sends.
 
 Performance and the pyroute2 decision
 =====================================
@@ -213,7 +213,7 @@ from odp.keys import (
     Tunnel,
     UnknownKeyAttr,
 )
-from odp.netlink.attrs import NLA_F_NESTED, attr_list, pack_attr
+from odp.netlink.attrs import NLA_F_NESTED, BytesLike, as_bytes, attr_list, pack_attr
 
 __all__ = [
     "MAX_DEPTH",
@@ -634,9 +634,9 @@ def _decode_tunnel(kp: bytes | None, mp: bytes | None, exact: bool) -> Tunnel:
     )
 
 
-def decode_tunnel(payload: bytes) -> Tunnel:
+def decode_tunnel(payload: BytesLike) -> Tunnel:
     """An exact tunnel key from nested ``OVS_TUNNEL_KEY_ATTR_*`` (``EGRESS_TUN_KEY``, ``set(tunnel)``)."""
-    return _decode_tunnel(payload, None, True)
+    return _decode_tunnel(as_bytes(payload), None, True)
 
 
 def _enc_tunnel_payload(tun: Tunnel, mask_side: bool) -> bytes:
@@ -1010,7 +1010,7 @@ def clear_decode_caches() -> None:
     _ENCODED_ACTIONS.clear()
 
 
-def decode_match(key: bytes, mask: bytes | None = None) -> Match:
+def decode_match(key: BytesLike, mask: BytesLike | None = None) -> Match:
     """A Match from the contents of ``OVS_FLOW_ATTR_KEY`` and ``OVS_FLOW_ATTR_MASK``.
 
     With ``mask=None`` the key is exact (every field present in the key is
@@ -1022,10 +1022,11 @@ def decode_match(key: bytes, mask: bytes | None = None) -> Match:
     the same mask bytes is split in one step and its attributes come from
     bounded caches of decoded values; anything else takes the full decoder.
     """
-    try:
-        plans = _PLANS.get(mask)
-    except TypeError:  # an unhashable buffer (bytearray): no cache
-        plans = None
+    return _decode_match(as_bytes(key), None if mask is None else as_bytes(mask))
+
+
+def _decode_match(key: bytes, mask: bytes | None) -> Match:
+    plans = _PLANS.get(mask)
     if plans:
         n = len(key)
         for plan in plans:
@@ -1041,7 +1042,9 @@ def decode_match(key: bytes, mask: bytes | None = None) -> Match:
     return _make_match(attrs, mask_only)
 
 
-def decode_key_attr(type_: int, payload: bytes, mask: bytes | None = None, *, exact: bool | None = None) -> KeyAttr:
+def decode_key_attr(
+    type_: int, payload: BytesLike, mask: BytesLike | None = None, *, exact: bool | None = None
+) -> KeyAttr:
     """One key attribute from its type and payload(s).
 
     By default (``mask`` None) the attribute is exact, as in ``set()`` and
@@ -1049,6 +1052,9 @@ def decode_key_attr(type_: int, payload: bytes, mask: bytes | None = None, *, ex
     ``ENCAP`` payloads decode to an :class:`~odp.keys.Encap` (inner mask-only
     attributes are dropped here; use :func:`decode_match` for whole keys).
     """
+    payload = as_bytes(payload)
+    if mask is not None:
+        mask = as_bytes(mask)
     if exact is None:
         exact = mask is None
     fc = _FIXED.get(type_)
@@ -1618,8 +1624,11 @@ def _dec_set(p: bytes, depth: int) -> Action:
     t, kp = _single_nested_attr(p, "set")
     if t == _T_ENCAP and depth + 1 > MAX_DEPTH:
         raise DecodeError(f"set: nested deeper than {MAX_DEPTH} levels")
+    attr = decode_key_attr(t, kp)
+    if isinstance(attr, Tunnel):
+        return Set(attr)  # the tunnel a SET carries: TTL present even when the attribute was not
     s: Set = _new(Set)
-    object.__setattr__(s, "attr", decode_key_attr(t, kp))
+    object.__setattr__(s, "attr", attr)
     return s
 
 
@@ -1932,14 +1941,13 @@ def _decode_actions(data: bytes, depth: int) -> Actions:
 _ACTIONS_CACHE: dict[bytes, Actions] = {}
 
 
-def decode_actions(data: bytes) -> Actions:
+def decode_actions(data: BytesLike) -> Actions:
     """Actions from the contents of ``OVS_FLOW_ATTR_ACTIONS`` (empty bytes: drop).
 
     Flows of a dump share a few action lists: equal bytes give one (immutable)
     Actions from a bounded cache.
     """
-    if type(data) is not bytes:
-        return _decode_actions(data, 0)
+    data = as_bytes(data)
     acts = _ACTIONS_CACHE.get(data)
     if acts is None:
         acts = _decode_actions(data, 0)
@@ -1949,8 +1957,9 @@ def decode_actions(data: bytes) -> Actions:
     return acts
 
 
-def decode_action(type_: int, payload: bytes) -> Action:
+def decode_action(type_: int, payload: BytesLike) -> Action:
     """One action from its ``OVS_ACTION_ATTR_*`` type and payload."""
+    payload = as_bytes(payload)
     if type_ == _A_OUTPUT:
         return _dec_output(payload, 0)
     return _decode_one(type_, payload, 0)

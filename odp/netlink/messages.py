@@ -63,6 +63,7 @@ import struct
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
+from typing import Any
 
 from odp._codegen import define
 from odp.actions import Actions
@@ -70,6 +71,8 @@ from odp.constants import BandAttr, DpAttr, FlowAttr, MeterAttr, PacketAttr, Tun
 from odp.errors import DecodeError
 from odp.keys import Match, Tunnel
 from odp.netlink.attrs import (
+    BytesLike,
+    as_bytes,
     attr_list,
     get_flag,
     get_s32,
@@ -304,8 +307,9 @@ def _parse_one(type_: int, flags: int, seq: int, pid: int, body: bytes, off: int
     )
 
 
-def parse_messages(data: bytes) -> list[Message]:
+def parse_messages(data: BytesLike) -> list[Message]:
     """Every netlink message in ``data`` (one datagram from a netlink socket)."""
+    data = as_bytes(data)
     out: list[Message] = []
     n = len(data)
     off = 0
@@ -576,7 +580,8 @@ def _compile_layout(data: bytes, off: int, end: int) -> _FastFlow:
         fmt.append(f"{nxt - aend}x")
         a = nxt
     unpack = struct.Struct("".join(fmt)).unpack_from
-    check = itemgetter(*headers)
+    # itemgetter() needs one index at least: a message without attributes has no header to check
+    check: Callable[[tuple[Any, ...]], object] = itemgetter(*headers) if headers else (lambda v: ())
     expected = check(unpack(data, off))
 
     def part(t: int, absent: str = "None") -> str:
@@ -595,7 +600,7 @@ def fast(data, off):
     return fast
 
 
-def walk_flow_dump(data: bytes, seq: int, family: int, out: list[Flow]) -> tuple[int, bool]:
+def walk_flow_dump(data: BytesLike, seq: int, family: int, out: list[Flow]) -> tuple[int, bool]:
     """Add the flows of one datagram of a flow dump (request ``seq``) to ``out``, as :class:`WireFlow`.
 
     Returns the offset of the message that ends the dump (``NLMSG_DONE`` or
@@ -618,6 +623,7 @@ def walk_flow_dump(data: bytes, seq: int, family: int, out: list[Flow]) -> tuple
     add = out.append
     wire_flow = make_wire_flow
     layouts = _LAYOUTS
+    data = as_bytes(data)  # WireFlow keeps slices of it: a bytearray would make them mutable
     interrupted = False
     n = len(data)
     off = 0

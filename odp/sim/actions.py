@@ -449,24 +449,35 @@ class _Tls(threading.local):
 _tls = _Tls()
 
 
-def refuse_unsupported(actions: Actions) -> None:
-    """Raise NotSupported naming the first action (at any depth) that
-    :func:`execute_actions` cannot run: the backend calls this when a flow is
-    installed, so that a flow it accepts never fails on a packet (the receive
-    path must not raise)."""
-    for a in actions.items:
+def check_supported(actions: Actions, *, conntrack: bool = False) -> None:
+    """Raise :class:`odp.errors.NotSupported` naming the first action (nested lists included)
+    that :func:`execute_actions` could not run: the simulator refuses such a flow at install
+    rather than accept it and fail on its packets.  ``conntrack``: whether the context runs ``ct``.
+    """
+    for a in actions:
         t = type(a)
-        if t is Ct:
+        if t is Ct and not conntrack:
             raise NotSupported(f"{a}: conntrack (ct) is not supported by the simulator")
         if t is PushNsh or t is PopNsh:
             raise NotSupported(f"{a}: NSH actions are not supported by the simulator")
-        if isinstance(a, Set | SetMasked) and isinstance(a.attr, Nsh):
-            raise NotSupported(f"{a}: set(nsh(...)) is not supported by the simulator")
-        if isinstance(a, Sample | Clone | DecTtl):
-            refuse_unsupported(a.actions)
-        elif isinstance(a, CheckPktLen):
-            refuse_unsupported(a.if_greater)
-            refuse_unsupported(a.if_less_equal)
+        if (t is Set or t is SetMasked) and type(a.attr) is Nsh:  # type: ignore[attr-defined]
+            raise NotSupported("set(nsh(...)) is not supported by the simulator")
+        if t is Hash and a.alg not in (HashAlg.L4, HashAlg.SYM_L4):  # type: ignore[attr-defined]
+            raise NotSupported(f"hash algorithm {a.alg} is not supported")  # type: ignore[attr-defined]
+        if t not in _EXECUTED:
+            raise NotSupported(f"the simulator cannot execute action {a!r}")
+        for sub in (getattr(a, "actions", None), getattr(a, "if_greater", None), getattr(a, "if_less_equal", None)):
+            if isinstance(sub, Actions):
+                check_supported(sub, conntrack=conntrack)
+
+
+#: The action classes :class:`_Exec` runs (the others raise NotSupported).
+_EXECUTED: frozenset[type[Action]] = frozenset(
+    {
+        Output, Userspace, Set, SetMasked, PushVlan, PopVlan, Sample, Recirc, Hash, PushMpls, PopMpls, Ct,
+        Trunc, PushEth, PopEth, CtClear, Meter, Clone, CheckPktLen, AddMpls, DecTtl, Drop, Psample,
+    }
+)  # fmt: skip
 
 
 def execute_actions(

@@ -46,7 +46,7 @@ from odp.records import (
     check_vport_args,
     make_flow,
 )
-from odp.sim.actions import execute_actions, refuse_unsupported
+from odp.sim.actions import check_supported, execute_actions
 from odp.sim.flow import extract
 from odp.sim.flow_table import FlowTable, SimFlow, outputs_only
 from odp.sim.meter import MeterTable
@@ -637,7 +637,7 @@ class SimBackend(Backend):
         check_ufid(ufid)
         sw = self._compile(match)
         validate_actions(actions, match, kernel=self.host.kernel)
-        refuse_unsupported(actions)
+        check_supported(actions)  # never accept a flow whose packets the simulator cannot process
         d.check_output_vports(actions)
         existing: SimFlow | None = None
         if ufid is not None:
@@ -693,7 +693,7 @@ class SimBackend(Backend):
         flow = self._find(d, match, ufid)
         if actions is not None:
             validate_actions(actions, match if match is not None else flow.match, kernel=self.host.kernel)
-            refuse_unsupported(actions)
+            check_supported(actions)
             d.check_output_vports(actions)
             flow.set_actions(actions)
         reply = self._flow(flow)  # the kernel replies with the stats from before clearing
@@ -796,7 +796,7 @@ class SimBackend(Backend):
             raise InvalidArgument("packet is shorter than an Ethernet header (14 bytes)")
         # The kernel checks EXECUTE's actions against the packet's own key.
         validate_actions(actions, packet_match(ext.key), packet=True, kernel=self.host.kernel)
-        refuse_unsupported(actions)
+        check_supported(actions)
         d.check_output_vports(actions)
         d.run_actions(packet, ext.key, actions, tunnel, mru or 0)
 

@@ -12,6 +12,13 @@ An :class:`Interface` is the simulated counterpart of a veth end: a test
 ``inject``s frames into it (they arrive on the device, so a datapath with a
 netdev vport on it receives them) and ``receive``s what the datapath sent
 out of it.
+
+Nothing here keeps frames forever.  An interface's ``sent`` is a queue the
+test drains with ``receive()``: bounded (:data:`DEFAULT_QUEUE_LIMIT` frames),
+a frame that finds it full is dropped and counted, and the next ``receive()``
+warns.  ``Network.log`` and ``Host.underlay_sent`` are captures, rings that keep
+the newest :data:`DEFAULT_CAPTURE_LIMIT` frames and count the ones they let go.
+Both limits are arguments of :class:`Host` and :class:`Network` (None: no limit).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +47,54 @@ def monotonic_ms() -> int:
     return int(_monotonic() * 1000)
 
 
+#: Frames an interface's ``sent`` queue holds until ``receive()`` takes them:
+#: more than a test leaves unread, and 1.5 MB of full-size frames at most.
+DEFAULT_QUEUE_LIMIT = 1024
+#: Newest frames ``Network.log`` and ``Host.underlay_sent`` keep (older ones are counted, not kept).
+DEFAULT_CAPTURE_LIMIT = 1024
+
+
+class FrameQueue(deque[bytes]):
+    """Frames waiting to be read: at most ``maxlen``; one that finds the queue full is dropped.
+
+    A queue keeps what the reader has not taken yet, so it drops the newest
+    frame (a full device's tail drop), never an unread older one.
+    ``dropped`` counts the frames lost since the queue was made.
+    """
+
+    def __init__(self, maxlen: int | None = DEFAULT_QUEUE_LIMIT) -> None:
+        super().__init__()
+        self.limit = maxlen  # not deque's maxlen: that would drop the oldest frame silently
+        self.dropped = 0
+
+    def append(self, frame: bytes, _append: Callable[[deque[bytes], bytes], None] = deque.append) -> None:
+        if self.limit is not None and len(self) >= self.limit:
+            self.dropped += 1
+            return
+        _append(self, frame)
+
+
+class Capture(deque[bytes]):
+    """A record of the newest ``maxlen`` frames (a ring); ``total`` counts every frame recorded,
+    ``dropped`` the ones the ring let go."""
+
+    def __init__(self, maxlen: int | None = DEFAULT_CAPTURE_LIMIT) -> None:
+        super().__init__(maxlen=maxlen)
+        self.total = 0
+        self.dropped = 0
+
+    def record(self, frame: bytes) -> None:
+        if len(self) == self.maxlen:
+            self.dropped += 1
+        self.append(frame)
+        self.total += 1
+
+    def since(self, total: int) -> list[bytes]:
+        """The frames recorded after the first ``total`` ones that are still kept (oldest first)."""
+        n = min(self.total - total, len(self))
+        return list(itertools.islice(self, len(self) - n, None)) if n > 0 else []
+
+
 @dataclass(eq=False)
 class Interface:
     """A simulated network device on a host."""
@@ -49,10 +105,12 @@ class Interface:
     mac: int
     #: (datapath, port number) of the vport attached to this device, if any.
     attached: tuple[SimDatapath, int] | None = None
-    #: Frames the datapath sent out of this device (oldest first).
-    sent: deque[bytes] = field(default_factory=deque)
+    #: Frames the datapath sent out of this device (oldest first) until ``receive()`` takes them.
+    sent: FrameQueue = field(default_factory=FrameQueue)
     #: Whether the device was created by a vport (internal, tunnel) and goes with it.
     owned_by_vport: bool = False
+    #: ``sent.dropped`` when ``receive()`` last warned about it.
+    _dropped_seen: int = field(default=0, init=False, repr=False)
 
     def inject(self, frame: bytes) -> None:
         """A frame arrives on this device (as if sent by its veth peer)."""
@@ -62,9 +120,18 @@ class Interface:
         dp.receive(port_no, bytes(frame))
 
     def receive(self) -> list[bytes]:
-        """Take every frame sent out of this device so far."""
-        frames = list(self.sent)
-        self.sent.clear()
+        """Take every frame sent out of this device so far (warns if the full queue dropped some)."""
+        sent = self.sent
+        frames = list(sent)
+        sent.clear()
+        if sent.dropped > self._dropped_seen:
+            lost, self._dropped_seen = sent.dropped - self._dropped_seen, sent.dropped
+            warnings.warn(
+                f"{lost} frame(s) sent out of {self.name} on host {self.host.name} were dropped: its queue holds "
+                f"{sent.limit} unread frames (Host(queue_limit=...) changes it)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         return frames
 
 
@@ -82,6 +149,8 @@ class Host:
         clock: Callable[[], int] = monotonic_ms,
         seed: int = 0,
         kernel: KernelLike = TESTED,
+        queue_limit: int | None = DEFAULT_QUEUE_LIMIT,
+        capture_limit: int | None = DEFAULT_CAPTURE_LIMIT,
     ) -> None:
         self.name = name
         #: The Linux version this machine runs: its datapaths behave as that kernel's.
@@ -104,8 +173,10 @@ class Host:
         #: Static neighbour entries of the underlay: IPv4 -> MAC.
         self.neighbors: dict[int, int] = {}
         self.network: Network | None = None
-        #: Every frame this host put on the underlay (outer frames), for tests.
-        self.underlay_sent: list[bytes] = []
+        #: Frames each new interface's ``sent`` queue holds unread (None: no limit).
+        self.queue_limit = queue_limit
+        #: The newest frames this host put on the underlay (outer frames), for tests.
+        self.underlay_sent = Capture(capture_limit)
         if network is not None:
             network.attach(self, ip)
 
@@ -131,6 +202,7 @@ class Host:
             name,
             ifindex,
             mac if mac is not None else (0x0A0000000000 | (self.id << 16) | ifindex),
+            sent=FrameQueue(self.queue_limit),
             owned_by_vport=owned_by_vport,
         )
         self.interfaces[name] = iface
@@ -153,7 +225,7 @@ class Host:
     # underlay ---------------------------------------------------------------
     def send_underlay(self, frame: bytes, dst_ip: int) -> None:
         """Put an outer IPv4 frame on the underlay towards ``dst_ip``."""
-        self.underlay_sent.append(frame)
+        self.underlay_sent.record(frame)
         if self.network is not None:
             self.network.deliver(frame, dst_ip, sender=self)
 
@@ -169,11 +241,11 @@ class Host:
 class Network:
     """An IPv4 underlay connecting hosts (a perfect L3 network: no loss, no MTU)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, capture_limit: int | None = DEFAULT_CAPTURE_LIMIT) -> None:
         self.hosts: dict[int, Host] = {}
         self._next = itertools.count(1)
-        #: Every frame delivered on the underlay, for tests to inspect.
-        self.log: list[bytes] = []
+        #: The newest frames delivered on the underlay, for tests to inspect.
+        self.log = Capture(capture_limit)
 
     def attach(self, host: Host, ip: str | None = None) -> None:
         import ipaddress
@@ -193,7 +265,7 @@ class Network:
         return Host(name, network=self, ip=ip, **kwargs)  # type: ignore[arg-type]
 
     def deliver(self, frame: bytes, dst_ip: int, sender: Host) -> None:
-        self.log.append(frame)
+        self.log.record(frame)
         target = self.hosts.get(dst_ip)
         if target is not None:
             target.receive_underlay(frame)

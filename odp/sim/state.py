@@ -164,7 +164,7 @@ def _ip_text(value: int) -> str:
 def _attr_text(attr: KeyAttr) -> str:
     if isinstance(attr, Encap):
         return f"encap({','.join(_attr_text(a) for a in attr.attrs)})"
-    return format_key_attr(attr)
+    return format_key_attr(attr, exact=True)  # the state reads back what it wrote
 
 
 def match_text(match: Match) -> str:
@@ -208,7 +208,7 @@ def _flow_to_json(f: SimFlow, now_mono: int, now_wall: float) -> dict[str, Any]:
     used = None if f.used is None else round(now_wall * 1000 - (now_mono - f.used))
     return {
         "match": match_text(f.match),
-        "actions": format_actions(f.actions),
+        "actions": format_actions(f.actions, exact=True),
         "ufid": None if f.ufid is None else f.ufid.hex(),
         "packets": f.packets,
         "bytes": f.bytes,

@@ -5,6 +5,11 @@ Installed as the ``odp`` pytest11 entry point.  Options:
 ``--backend=sim|kernel|all|auto`` (default ``auto``: the simulator, plus the
 kernel where this process is root and openvswitch.ko is available).
 
+``--sim-kernel=VERSION`` (or ``$ODP_SIM_KERNEL``): the Linux version the
+simulator behaves as (see :mod:`odp.kernels`); default: the kernel the tests
+run on where the kernel backend is usable (so the two backends are compared
+as the same kernel), else :data:`odp.kernels.TESTED`.
+
 Fixtures:
 
 - ``odp_backend``: the backend name of the current parametrisation;
@@ -24,10 +29,23 @@ from functools import cache
 
 import pytest
 
+from odp.errors import OdpError
+from odp.kernels import TESTED, Kernel
 from odp.testing.harness import PacketHarness
 from odp.testing.topology import SimTopology, Topology
 
 BACKENDS = ("sim", "kernel")
+
+#: What --sim-kernel asked for (None: see sim_kernel()).
+_sim_kernel: Kernel | None = None
+
+
+def sim_kernel() -> Kernel:
+    """The kernel the simulator behaves as in these tests: --sim-kernel, else
+    the running kernel where the kernel backend is usable, else TESTED."""
+    if _sim_kernel is not None:
+        return _sim_kernel
+    return Kernel.running() if kernel_unavailable_reason() is None else TESTED
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -40,9 +58,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="datapath backend(s) for odp tests: sim, kernel, all, or auto "
         "(sim, plus kernel where root and openvswitch.ko are available)",
     )
+    group.addoption(
+        "--sim-kernel",
+        action="store",
+        default=os.environ.get("ODP_SIM_KERNEL"),
+        metavar="VERSION",
+        help="the Linux version the simulator behaves as, e.g. 6.1 (default: the running kernel where "
+        "the kernel backend is usable, else the newest kernel the project tests)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    global _sim_kernel
+    value = config.getoption("--sim-kernel")
+    try:
+        _sim_kernel = Kernel.parse(value) if value else None
+    except OdpError as exc:
+        raise pytest.UsageError(f"--sim-kernel: {exc}") from None
     config.addinivalue_line("markers", "sim_only(reason): the test only makes sense on the simulator")
     config.addinivalue_line("markers", "kernel_only(reason): the test only makes sense on the kernel")
 
@@ -100,7 +132,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def make_topology(backend: str) -> Topology:
     if backend == "sim":
-        return SimTopology()
+        return SimTopology(kernel=sim_kernel())
     reason = kernel_unavailable_reason()
     if reason is not None:
         if os.environ.get("ODP_REQUIRE_KERNEL"):

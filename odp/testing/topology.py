@@ -16,6 +16,7 @@ from typing import Protocol
 
 from odp.datapath import Connection, Datapath
 from odp.errors import OdpError
+from odp.kernels import KernelLike
 
 
 class Port(Protocol):
@@ -98,21 +99,22 @@ class SimUnderlayPort:
         self._host.receive_underlay(frame)
 
     def receive(self, timeout: float = 0.2) -> list[bytes]:
-        frames = self._host.underlay_sent[self._seen :]
-        self._seen = len(self._host.underlay_sent)
+        sent = self._host.underlay_sent
+        frames, self._seen = sent.since(self._seen), sent.total
         return frames
 
 
 class SimTopology(Topology):
     backend_name = "sim"
 
-    def __init__(self, host: object | None = None) -> None:
+    def __init__(self, host: object | None = None, *, kernel: KernelLike | None = None) -> None:
+        """``kernel``: the Linux version the simulated host runs (default: the host's, else TESTED)."""
         super().__init__()
         from odp.sim.datapath import SimBackend
         from odp.sim.network import Host
 
         self.host = host if isinstance(host, Host) else Host("test")
-        self.conn = Connection(SimBackend(self.host))
+        self.conn = Connection(SimBackend(self.host, kernel=kernel))
 
     def add_port(self, dp: Datapath, name: str) -> Port:
         iface = self.host.add_interface(name)

@@ -134,11 +134,12 @@ def test_two_hosts_end_to_end(odp_backend: str) -> None:
     from odp.datapath import Connection
     from odp.sim import Network
     from odp.sim.datapath import SimBackend
+    from odp.testing.plugin import sim_kernel
 
     net = Network()
     a, b = net.host("a", "172.16.0.1"), net.host("b", "172.16.0.2")
-    dp_a = Connection(SimBackend(a)).create_datapath("dpa")
-    dp_b = Connection(SimBackend(b)).create_datapath("dpb")
+    dp_a = Connection(SimBackend(a, kernel=sim_kernel())).create_datapath("dpa")
+    dp_b = Connection(SimBackend(b, kernel=sim_kernel())).create_datapath("dpb")
     a.add_interface("veth-a")
     b.add_interface("veth-b")
     pa = dp_a.add_vport("veth-a").port_no

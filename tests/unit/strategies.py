@@ -23,6 +23,13 @@ cases (see ``odp.text``), so the strategies:
   ranges OVS prints (max != min and non-zero, ports only with an address,
   non-zero ``proto_min``), ``Ct`` helper/timeout names without separators,
   mask-only ``EthType`` with value 0.
+
+With ``exact_text=True`` (:func:`fixed_attrs`, :func:`key_attrs`,
+:func:`matches`, :func:`action_strategies`, :func:`actions`,
+:func:`action_lists`) the values also cover what only the exact text
+(``format_*(..., exact=True)``) keeps: IPv6 ``label`` masks with the low 20
+bits set, ``tcp_flags`` masks with the low 12 bits set, any ``Sample`` probability; and ``Set(Tunnel)`` of any tunnel
+(``Set`` makes it the tunnel the kernel receives).
 """
 
 from __future__ import annotations
@@ -136,7 +143,7 @@ def _mask_not_full_on(bits: int, low: int) -> st.SearchStrategy[int]:
 
 @cache
 @st.composite
-def fixed_attrs(draw: st.DrawFn, cls: type[FixedKeyAttr] | None = None) -> FixedKeyAttr:
+def fixed_attrs(draw: st.DrawFn, cls: type[FixedKeyAttr] | None = None, exact_text: bool = False) -> FixedKeyAttr:
     """A fixed-layout attribute (of class ``cls`` or any) with text-lossless masks."""
     if cls is None:
         cls = draw(st.sampled_from(sorted(FIXED_ATTRS.values(), key=lambda c: c.TYPE)))
@@ -145,9 +152,9 @@ def fixed_attrs(draw: st.DrawFn, cls: type[FixedKeyAttr] | None = None) -> Fixed
     for spec in cls.FIELDS:
         m = draw(masked(spec.kind.bits))
         mask = m.mask
-        if cls is TcpFlags:
+        if cls is TcpFlags and not exact_text:
             mask = draw(_mask_not_full_on(16, 12))
-        elif cls is Ipv6 and spec.name == "label":
+        elif cls is Ipv6 and spec.name == "label" and not exact_text:
             mask = draw(_mask_not_full_on(32, 20))
         values.append(m.value)
         masks.append(mask)
@@ -317,16 +324,16 @@ def _encap(draw: st.DrawFn, depth: int = 1) -> Encap:
 
 
 @cache
-def key_attrs() -> st.SearchStrategy[KeyAttr]:
+def key_attrs(exact_text: bool = False) -> st.SearchStrategy[KeyAttr]:
     """Any key attribute: every fixed-layout class, Tunnel, Mpls, Nsh, Encap and UnknownKeyAttr."""
-    return st.one_of(fixed_attrs(), tunnels(), mpls(), nsh(), _encap(), unknown_key_attrs())
+    return st.one_of(fixed_attrs(None, exact_text), tunnels(), mpls(), nsh(), _encap(), unknown_key_attrs())
 
 
 @cache
 @st.composite
-def matches(draw: st.DrawFn) -> Match:
+def matches(draw: st.DrawFn, exact_text: bool = False) -> Match:
     """A match with distinct attribute types and maybe a mask-only ``eth_type``."""
-    attrs = draw(st.lists(key_attrs(), max_size=8, unique_by=lambda a: a.TYPE))
+    attrs = draw(st.lists(key_attrs(exact_text), max_size=8, unique_by=lambda a: a.TYPE))
     mask_only = []
     if draw(_ints(0, 3)) == 0:
         mask_only.append(EthType.from_values([0], [draw(_ints(0, 0xFFFF))]))
@@ -398,8 +405,13 @@ def _push_nsh(draw: st.DrawFn) -> PushNsh:
     return PushNsh(Nsh(has_md1=has_md1, md2=md2, **kw))  # type: ignore[arg-type]
 
 
+def _key_flag_with_id(t: Tunnel) -> bool:
+    """Whether a SET can carry ``t``: a tunnel ID goes with the key flag (it is that flag's attribute)."""
+    return not t.tun_id.mask or bool(t.flags.value & t.flags.mask & 0x8)
+
+
 @cache
-def action_strategies(depth: int = 2) -> dict[type[Action], st.SearchStrategy[Action]]:
+def action_strategies(depth: int = 2, exact_text: bool = False) -> dict[type[Action], st.SearchStrategy[Action]]:
     """One strategy per action class (nested lists down to ``depth`` levels), for per-class tests."""
     u32 = _ints(0, U32)
     u16 = _ints(0, 0xFFFF)
@@ -410,11 +422,13 @@ def action_strategies(depth: int = 2) -> dict[type[Action], st.SearchStrategy[Ac
         nsh(),
         unknown_key_attrs(with_mask=False),
     )
+    if exact_text:
+        set_attrs = set_attrs | tunnels().filter(_key_flag_with_id)
     out: dict[type[Action], st.SearchStrategy[Action]] = {
         Output: st.builds(Output, u32),
         Userspace: st.builds(Userspace, u32, st.none() | _bin_upto(12), st.none() | u32, st.booleans()),
         Set: st.builds(Set, set_attrs),
-        SetMasked: st.builds(SetMasked, fixed_attrs().filter(lambda a: not a.is_exact())),
+        SetMasked: st.builds(SetMasked, fixed_attrs(None, exact_text).filter(lambda a: not a.is_exact())),
         PushVlan: st.builds(PushVlan, u16, st.sampled_from([0x8100, 0x88A8]) | u16),
         PopVlan: st.just(PopVlan()),
         Recirc: st.builds(Recirc, u32),
@@ -434,8 +448,11 @@ def action_strategies(depth: int = 2) -> dict[type[Action], st.SearchStrategy[Ac
         Psample: st.builds(Psample, u32, st.none() | _bin_upto(16)),
         UnknownAction: st.builds(UnknownAction, _ints(26, 200), _bin_upto(8)),
     }
-    inner = action_lists(depth - 1) if depth > 0 else st.just(Actions())
-    out[Sample] = st.builds(Sample, _ints(0, 1000).map(_probability), inner)
+    inner = action_lists(depth - 1, exact_text=exact_text) if depth > 0 else st.just(Actions())
+    probability = _ints(0, 1000).map(_probability)
+    if exact_text:
+        probability = probability | u32
+    out[Sample] = st.builds(Sample, probability, inner)
     out[Clone] = st.builds(Clone, inner)
     out[CheckPktLen] = st.builds(CheckPktLen, u16, inner, inner)
     out[DecTtl] = st.builds(DecTtl, inner)
@@ -443,9 +460,9 @@ def action_strategies(depth: int = 2) -> dict[type[Action], st.SearchStrategy[Ac
 
 
 @cache
-def actions(depth: int = 2) -> st.SearchStrategy[Action]:
+def actions(depth: int = 2, exact_text: bool = False) -> st.SearchStrategy[Action]:
     """Any action, nested actions (sample, clone, check_pkt_len, dec_ttl) down to ``depth`` levels."""
-    strategies = action_strategies(depth)
+    strategies = dict(action_strategies(depth, exact_text))
     if depth <= 0:
         for nested in (Sample, Clone, CheckPktLen, DecTtl):
             del strategies[nested]
@@ -453,9 +470,9 @@ def actions(depth: int = 2) -> st.SearchStrategy[Action]:
 
 
 @cache
-def action_lists(depth: int = 2, max_size: int = 4) -> st.SearchStrategy[Actions]:
+def action_lists(depth: int = 2, max_size: int = 4, exact_text: bool = False) -> st.SearchStrategy[Actions]:
     """An action list (possibly empty) of :func:`actions`."""
-    return st.lists(st.deferred(lambda: actions(depth)), max_size=max_size).map(Actions)
+    return st.lists(st.deferred(lambda: actions(depth, exact_text)), max_size=max_size).map(Actions)
 
 
 @st.composite

@@ -8,7 +8,7 @@ import pytest
 
 from odp.constants import ActionType, HashAlg
 from odp.errors import InvalidArgument
-from odp.kernels import ACTION_FEATURES, HASH_FEATURES, NEWEST, SINCE, TESTED, Feature, Kernel
+from odp.kernels import ACTION_FEATURES, HASH_FEATURES, NEWEST, SINCE, TESTED, TESTED_KERNELS, Feature, Kernel
 
 
 @pytest.mark.parametrize(
@@ -71,7 +71,8 @@ def test_every_feature_has_a_release() -> None:
 
 
 def test_tested_and_newest() -> None:
-    assert Kernel(6, 1) == TESTED
+    assert (Kernel(6, 1), Kernel(6, 12)) == TESTED_KERNELS  # the VM's kernels (tox kernel-6.1, kernel-6.12)
+    assert max(TESTED_KERNELS) == TESTED
     assert all(NEWEST.has(f) for f in Feature)
     assert max(SINCE.values()) == NEWEST
 
@@ -87,3 +88,16 @@ def test_running_is_unames(monkeypatch: pytest.MonkeyPatch) -> None:
     # A release that is not MAJOR.MINOR (a custom build) is taken as the newest known.
     monkeypatch.setattr(os, "uname", lambda: fake("mykernel"))
     assert Kernel.running() == NEWEST
+
+
+def test_tox_tests_each_tested_kernel() -> None:
+    # tox.ini repeats TESTED_KERNELS (a kernel-X env per VM kernel, an
+    # integration run per simulated kernel): keep the two in step.
+    import re
+    from pathlib import Path
+
+    tox = (Path(__file__).parents[2] / "tox.ini").read_text()
+    want = {str(k) for k in TESTED_KERNELS}
+    assert set(re.findall(r"--sim-kernel=(\S+)", tox)) == want
+    (envs,) = re.findall(r"\[testenv:kernel-\{([^}]*)\}\]", tox)
+    assert set(envs.split(",")) == want

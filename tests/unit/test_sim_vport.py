@@ -114,7 +114,7 @@ def test_vxlan_send_without_egress_metadata_drops() -> None:
     with observing([sa.host], Tracer()) as tracer:
         va.send(sa, FRAME, None)
         va.send(sa, FRAME, TunnelInfo(tun_id=1, egress=True))  # no destination
-    assert net.log == [] and va.counters.tx_errors == 2 and va.counters.tx_packets == 0
+    assert list(net.log) == [] and va.counters.tx_errors == 2 and va.counters.tx_packets == 0
     assert [type(e) for e in tracer.events] == [Drop, Drop]
     assert "no tunnel metadata" in tracer.events[0].reason  # type: ignore[attr-defined]
 
