@@ -381,6 +381,21 @@ class _Fixed:
         self.value_attr: Callable[[FixedKeyAttr], bytes] = ns["value_attr"]
         self.mask_attr: Callable[[FixedKeyAttr], bytes] = ns["mask_attr"]
 
+    def decode(self, payload: bytes, mask: bytes | None, exact: bool, where: str) -> FixedKeyAttr:
+        """The attribute from its key payload and mask payload (None: wildcarded,
+        unless ``exact``); ``where`` prefixes the errors ("flow ", "")."""
+        if len(payload) != self.size:
+            raise _bad_len(f"{where}key {self.name}", len(payload), self.size)
+        if exact:
+            mv: _Ints = self.full
+        elif mask is None:
+            mv = self.zeros
+        else:
+            if len(mask) != self.size:
+                raise _bad_len(f"{where}mask {self.name}", len(mask), self.size)
+            mv = self.unpack(mask)
+        return self.build(self.unpack(payload), mv)
+
 
 _FIXED: dict[int, _Fixed] = {t: _Fixed(c) for t, c in FIXED_ATTRS.items()}
 _FIXED_BY_CLASS: dict[type, _Fixed] = {fc.cls: fc for fc in _FIXED.values()}
@@ -872,6 +887,7 @@ def _decode_level(key: bytes, mask: bytes | None, depth: int, where: str) -> tup
     mask_only: list[KeyAttr] = []
     seen: set[int] = set()
     fixed = _FIXED
+    prefix = f"{where} "
     for t, kp in attr_list(key, kwhat):
         if t in seen:
             raise DecodeError(f"{where} key: duplicate attribute {key_attr_name(t)}")
@@ -879,17 +895,7 @@ def _decode_level(key: bytes, mask: bytes | None, depth: int, where: str) -> tup
         mp = None if exact else mmap.pop(t, None)
         fc = fixed.get(t)
         if fc is not None:
-            if len(kp) != fc.size:
-                raise _bad_len(f"{where} key {fc.name}", len(kp), fc.size)
-            if exact:
-                mv: _Ints = fc.full
-            elif mp is None:
-                mv = fc.zeros
-            else:
-                if len(mp) != fc.size:
-                    raise _bad_len(f"{where} mask {fc.name}", len(mp), fc.size)
-                mv = fc.unpack(mp)
-            attrs.append(fc.build(fc.unpack(kp), mv))
+            attrs.append(fc.decode(kp, mp, exact, prefix))
         elif t == _T_ENCAP:
             inner_mask = None if exact else (b"" if mp is None else mp)
             inner, inner_mo = _decode_level(kp, inner_mask, depth + 1, f"{where} encap")
@@ -1059,17 +1065,7 @@ def decode_key_attr(
         exact = mask is None
     fc = _FIXED.get(type_)
     if fc is not None:
-        if len(payload) != fc.size:
-            raise _bad_len(f"key {fc.name}", len(payload), fc.size)
-        if exact:
-            mv: _Ints = fc.full
-        elif mask is None:
-            mv = fc.zeros
-        else:
-            if len(mask) != fc.size:
-                raise _bad_len(f"mask {fc.name}", len(mask), fc.size)
-            mv = fc.unpack(mask)
-        return fc.build(fc.unpack(payload), mv)
+        return fc.decode(payload, mask, exact, "")
     if type_ == _T_ENCAP:
         inner, _ = _decode_level(payload, None if exact else (mask or b""), 1, "encap")
         return _make_encap(inner)
