@@ -683,3 +683,23 @@ def test_meter_commands(odp: Run) -> None:
     assert odp("meter", "set", "d0", "2", "--rate=1", "--burst=1", "--type=7").status == 0
     assert odp("meter", "set", "d0", "3").status == 0  # no band
     assert odp("--json", "meter", "get", "d0", "3").json()["bands"] == []
+
+
+def test_command_tree_vport_kinds_match_the_library() -> None:
+    """The command tree spells the vport types out (to import no backend code): they must stay the library's."""
+    from odp.cli.tree import VPORT_KINDS
+    from odp.datapath import DEFAULT_TUNNEL_PORTS, VportKind
+
+    assert tuple((k.value, k in DEFAULT_TUNNEL_PORTS) for k in VportKind) == VPORT_KINDS
+
+
+def test_help_imports_no_backend_code() -> None:
+    """``odp --help`` (and ``import odp``) stay cheap: no flow codec, simulator or scapy is imported."""
+    code = (
+        "import sys; from odp.cli import main; main(['--help']);"
+        " print(sorted(m for m in sys.modules if m.startswith(('odp.', 'scapy'))))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = r.stdout.strip().splitlines()[-1]
+    for heavy in ("odp.keys", "odp.actions", "odp.datapath", "odp.text", "odp.sim", "scapy"):
+        assert f"'{heavy}" not in loaded, loaded

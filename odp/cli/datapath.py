@@ -1,0 +1,206 @@
+"""``odp datapath``: list, add, delete, show, listen."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+from odp.cli.base import PROG, Ctx, _setup_dp, _setup_listen_limits
+from odp.cli.output import _dp_json, _summary, _vport_json, write_pcap_header, write_pcap_record
+from odp.datapath import (
+    DEFAULT_TUNNEL_PORTS,
+    Datapath,
+    Upcall,
+    UpcallKind,
+    VportInfo,
+    VportKind,
+)
+from odp.text import format_match
+
+if TYPE_CHECKING:
+    pass
+
+# ===========================================================================
+# datapath commands
+# ===========================================================================
+
+
+def _cmd_dp_list(ctx: Ctx, a: argparse.Namespace) -> int:
+    infos = sorted(ctx.conn.backend.dp_list(), key=lambda i: i.name)
+    if ctx.json:
+        ctx.print_json([_dp_json(i) for i in infos])
+    else:
+        for info in infos:
+            ctx.print(info.name)
+    return 0
+
+
+def _cmd_dp_add(ctx: Ctx, a: argparse.Namespace) -> int:
+    dp = ctx.conn.create_datapath(a.dp)
+    if ctx.json:
+        ctx.print_json(_dp_json(dp.info()))
+    return 0
+
+
+def _cmd_dp_delete(ctx: Ctx, a: argparse.Namespace) -> int:
+    dp = ctx.datapath(a.dp)
+    dp.delete()
+    if ctx.state is not None:
+        ctx.state.upcalls.pop(dp.name, None)
+    if ctx.json:
+        ctx.print_json({"deleted": dp.name})
+    return 0
+
+
+def _port_desc(v: VportInfo) -> str:
+    """ovs-dpctl's ``port N: name (type: options)`` (a netdev, OVS's "system" type, has no parenthesis)."""
+    text = f"port {v.port_no}: {v.name}"
+    if v.kind == VportKind.NETDEV:
+        return text
+    opts = ""
+    if v.dst_port is not None and v.dst_port != DEFAULT_TUNNEL_PORTS.get(v.kind):
+        opts = f": dst_port={v.dst_port}"
+    return f"{text} ({v.kind.value}{opts})"
+
+
+def _human_size(value: int) -> str:
+    for limit, unit in ((1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
+        if value >= limit:
+            return f" ({value / limit:.1f} {unit})"
+    return ""
+
+
+def _port_stats_lines(v: VportInfo) -> list[str]:
+    """``ovs-dpctl show -s``'s counters of one port ('?': the backend does not report it)."""
+    st = v.stats
+    return [
+        f"    RX packets:{st.rx_packets} errors:{st.rx_errors} dropped:{st.rx_dropped} overruns:? frame:?",
+        f"    TX packets:{st.tx_packets} errors:{st.tx_errors} dropped:{st.tx_dropped} aborted:? carrier:?",
+        "    collisions:?",
+        f"    RX bytes:{st.rx_bytes}{_human_size(st.rx_bytes)}  TX bytes:{st.tx_bytes}{_human_size(st.tx_bytes)}",
+    ]
+
+
+def _cmd_dp_show(ctx: Ctx, a: argparse.Namespace) -> int:
+    if a.dp:
+        dps = [ctx.datapath(ref) for ref in a.dp]
+    else:
+        dps = sorted(ctx.conn.datapaths(), key=lambda d: d.name)
+    shown: list[dict[str, Any]] = []
+    for dp in dps:
+        info = dp.info()
+        vports = dp.vports()
+        if ctx.json:
+            shown.append({**_dp_json(info), "ports": [_vport_json(dp.name, v) for v in vports]})
+            continue
+        s, m = info.stats, info.megaflow
+        packets = s.hit + s.missed
+        ctx.print(f"system@{info.name}:")
+        ctx.print(f"  lookups: hit:{s.hit} missed:{s.missed} lost:{s.lost}")
+        ctx.print(f"  flows: {s.flows}")
+        ctx.print(f"  masks: hit:{m.mask_hit} total:{m.masks} hit/pkt:{(m.mask_hit / packets if packets else 0.0):.2f}")
+        for v in vports:
+            ctx.print(f"  {_port_desc(v)}")
+            if a.statistics:
+                for line in _port_stats_lines(v):
+                    ctx.print(line)
+    if ctx.json:
+        ctx.print_json(shown)
+    return 0
+
+
+def _upcall_json(dp_name: str, up: Upcall, names: dict[int, str], when: float) -> dict[str, Any]:
+    port = up.in_port
+    return {
+        "datapath": dp_name,
+        "kind": "miss" if up.kind == UpcallKind.MISS else "action",
+        "time": when,
+        "in_port": port,
+        "port_name": names.get(port) if port is not None else None,
+        "bytes": len(up.packet),
+        "packet": up.packet.hex(),
+        "summary": _summary(up.packet),
+        "key": format_match(up.key),
+        "userdata": None if up.userdata is None else up.userdata.hex(),
+    }
+
+
+def _print_upcall(ctx: Ctx, dp_name: str, up: Upcall, names: dict[int, str], keys: bool, when: float) -> None:
+    if ctx.json:
+        ctx.out.write(json.dumps(_upcall_json(dp_name, up, names, when)) + "\n")
+        return
+    port = up.in_port
+    where = f"port {port} ({names[port]})" if port in names else f"port {port}"
+    kind = "miss" if up.kind == UpcallKind.MISS else "action upcall"
+    extra = f", userdata {up.userdata.hex()}" if up.userdata is not None else ""
+    ctx.print(f"{dp_name}: {kind} on {where}{extra}, {len(up.packet)} bytes: {_summary(up.packet)}")
+    if keys:
+        ctx.print(f"  key: {format_match(up.key)}")
+
+
+def _cmd_dp_listen(ctx: Ctx, a: argparse.Namespace) -> int:
+    dp = ctx.datapath(a.dp)
+    pcap = open(a.pcap, "wb") if a.pcap else None  # noqa: SIM115 - closed in the finally below
+    try:
+        if pcap is not None:
+            write_pcap_header(pcap)
+        if ctx.state is not None:
+            queued = ctx.state.take_upcalls(dp.name)
+            if a.count is not None and queued[a.count :]:
+                ctx.state.upcalls[dp.name] = queued[a.count :]  # left for the next listen
+                queued = queued[: a.count]
+            names = dp.port_names()
+            for q in queued:
+                _print_upcall(ctx, dp.name, q.upcall, names, a.keys, q.time)
+                if pcap is not None:
+                    write_pcap_record(pcap, q.upcall.packet, q.time, q.upcall.length)
+            if not queued and not ctx.json:
+                sys.stderr.write(
+                    f"{PROG}: no upcalls queued for {dp.name}: the simulator only moves packets while a command runs;"
+                    f" '{PROG} packet inject' prints the misses it causes and queues them for this command\n"
+                )
+            return 0
+        return _listen_kernel(ctx, dp, a, pcap)
+    finally:
+        if pcap is not None:
+            pcap.close()
+
+
+def _listen_kernel(ctx: Ctx, dp: Datapath, a: argparse.Namespace, pcap: Any) -> int:
+    names = dp.port_names()
+    seen = 0
+    deadline = None if a.timeout is None else time.monotonic() + a.timeout
+    with dp.listen() as listener:
+        try:
+            while a.count is None or seen < a.count:
+                wait = 0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))
+                for up in listener.receive(timeout=wait, max_count=None if a.count is None else a.count - seen):
+                    now = time.time()
+                    if up.in_port is not None and up.in_port not in names:
+                        names = dp.port_names()
+                    _print_upcall(ctx, dp.name, up, names, a.keys, now)
+                    if pcap is not None:
+                        write_pcap_record(pcap, up.packet, now, up.length)
+                        pcap.flush()
+                    ctx.out.flush()
+                    seen += 1
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def _setup_dp_show(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dp", metavar="DP", nargs="*", help="datapaths to show (default: all)")
+    p.add_argument("-s", "--statistics", action="store_true", help="print each port's packet counters")
+
+
+def _setup_dp_listen(p: argparse.ArgumentParser) -> None:
+    _setup_dp(p)
+    p.add_argument("--keys", action="store_true", help="print each packet's flow key (ODP text)")
+    p.add_argument("--pcap", metavar="FILE", help="also write the packets to this pcap file")
+    _setup_listen_limits(p)

@@ -1,0 +1,461 @@
+"""The command tree, argument dispatch and ``main``."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from odp.cli.base import BACKENDS, PROG, UsageError, _add_global_options, _ArgParser, _Exit, _setup_dp
+from odp.errors import InvalidFlow, OdpError
+
+if TYPE_CHECKING:
+    from odp.cli.base import Ctx
+
+# ===========================================================================
+# The command tree
+# ===========================================================================
+
+Handler = Callable[["Ctx", argparse.Namespace], int]
+PlainHandler = Callable[[argparse.Namespace], int]
+
+
+@dataclass
+class Command:
+    """A node of the command tree: a leaf has a handler, an inner node children."""
+
+    name: str
+    help: str = ""
+    handler: Handler | None = None
+    setup: Callable[[argparse.ArgumentParser], None] | None = None
+    #: "read"/"write": the handler gets a connection (and the simulator state, locked accordingly).
+    state: str = "read"
+    #: A leaf that needs no backend at all (demo, help).
+    plain: PlainHandler | None = None
+    aliases: tuple[str, ...] = ()
+    children: dict[str, Command] = field(default_factory=dict)
+    #: The child that runs when no subcommand is given (go-odp: ``odp datapath`` lists).
+    default: str | None = None
+    usage: str = ""
+
+    def add(self, child: Command) -> Command:
+        self.children[child.name] = child
+        return child
+
+
+def _resolve(node: Command, word: str, path: list[str]) -> Command | None:
+    names: dict[str, Command] = {}
+    for child in node.children.values():
+        for name in (child.name, *child.aliases):
+            names[name] = child
+    if word in names:
+        return names[word]
+    found: dict[str, Command] = {}
+    for name, child in names.items():
+        if name.startswith(word):
+            found[child.name] = child
+    if len(found) == 1:
+        return next(iter(found.values()))
+    if len(found) > 1:
+        where = " ".join([*path, word])
+        raise UsageError(f"ambiguous command '{where}': could be {', '.join(sorted(found))}")
+    return None
+
+
+def _usage_lines(node: Command, path: list[str]) -> list[str]:
+    out: list[str] = []
+    if node.handler is not None or node.plain is not None:
+        text = " ".join([PROG, *path, node.usage]).rstrip()
+        out.append(f"  {text:<62} {node.help}".rstrip())
+    for child in node.children.values():
+        out.extend(_usage_lines(child, [*path, child.name]))
+    return out
+
+
+# The leaves name their handlers and argument setups by module, imported only
+# when the command runs: ``odp --help`` and ``odp dp list`` need not import the
+# flow parser, scapy or the simulator.
+
+
+def _handler(module: str, name: str) -> Handler:
+    def run(ctx: Ctx, a: argparse.Namespace) -> int:
+        handler: Handler = getattr(importlib.import_module(f"odp.cli.{module}"), name)
+        return handler(ctx, a)
+
+    return run
+
+
+def _setup(module: str, name: str) -> Callable[[argparse.ArgumentParser], None]:
+    def setup(p: argparse.ArgumentParser) -> None:
+        getattr(importlib.import_module(f"odp.cli.{module}"), name)(p)
+
+    return setup
+
+
+def _setup_factory(
+    module: str, name: str, *args: object, **kwargs: object
+) -> Callable[[argparse.ArgumentParser], None]:
+    def setup(p: argparse.ArgumentParser) -> None:
+        getattr(importlib.import_module(f"odp.cli.{module}"), name)(*args, **kwargs)(p)
+
+    return setup
+
+
+#: The vport types (odp.datapath.VportKind's values, in its order) and whether
+#: each takes a UDP port (DEFAULT_TUNNEL_PORTS); spelled out here so that the
+#: command tree needs no import of odp.datapath (a unit test keeps them equal).
+VPORT_KINDS = (("netdev", False), ("internal", False), ("gre", False), ("vxlan", True), ("geneve", True))
+
+
+def _cmd_demo(a: argparse.Namespace) -> int:
+    from odp.demo import main as demo
+
+    return demo()
+
+
+def _cmd_help(a: argparse.Namespace) -> int:
+    sys.stdout.write(_overview())
+    return 0
+
+
+def _build_tree() -> Command:
+    root = Command(PROG)
+    dp = root.add(Command("datapath", aliases=("dp",), default="list"))
+    dp.add(Command("list", "list datapaths", _handler("datapath", "_cmd_dp_list")))
+    dp.add(Command("add", "create a datapath", _handler("datapath", "_cmd_dp_add"), _setup_dp, "write", usage="DP"))
+    dp.add(
+        Command("delete", "delete a datapath", _handler("datapath", "_cmd_dp_delete"), _setup_dp, "write", usage="DP")
+    )
+    dp.add(
+        Command(
+            "show",
+            "ovs-dpctl show",
+            _handler("datapath", "_cmd_dp_show"),
+            _setup("datapath", "_setup_dp_show"),
+            usage="[-s] [DP...]",
+        )
+    )
+    dp.add(
+        Command(
+            "listen",
+            "print misses (sim: the queued ones)",
+            _handler("datapath", "_cmd_dp_listen"),
+            _setup("datapath", "_setup_dp_listen"),
+            "write",
+            usage="[--keys] [--pcap FILE] [--count N] DP",
+        )
+    )
+    vp = root.add(Command("vport", default="list"))
+    vp.add(
+        Command(
+            "list",
+            "list vports",
+            _handler("vport", "_cmd_vport_list"),
+            _setup("vport", "_setup_vport_list"),
+            usage="[DP]",
+        )
+    )
+    add = vp.add(Command("add"))
+    for kind, tunnel_port in VPORT_KINDS:
+        opts = " [--port=UDP]" if tunnel_port else ""
+        add.add(
+            Command(
+                kind,
+                f"add {'an' if kind[0] in 'aeiou' else 'a'} {kind} vport",
+                _handler("vport", "_cmd_vport_add"),
+                _setup_factory("vport", "_setup_vport_add", kind),
+                "write",
+                usage=f"DP NAME{opts} [--port-no=N]",
+            )
+        )
+    vp.add(
+        Command(
+            "delete",
+            "delete a vport",
+            _handler("vport", "_cmd_vport_delete"),
+            _setup("vport", "_setup_vport_delete"),
+            "write",
+            usage="[DP] NAME",
+        )
+    )
+    vp.add(
+        Command(
+            "listen",
+            "print vport events (kernel)",
+            _handler("vport", "_cmd_vport_listen"),
+            _setup("vport", "_setup_vport_listen"),
+            usage="[DP]",
+        )
+    )
+    fl = root.add(Command("flow"))
+    fl.add(
+        Command(
+            "list",
+            "ovs-dpctl dump-flows",
+            _handler("flow", "_cmd_flow_list"),
+            _setup("flow", "_setup_flow_list"),
+            usage="DP [--names]",
+        )
+    )
+    fl.add(
+        Command(
+            "add",
+            "add a flow",
+            _handler("flow", "_cmd_flow_add"),
+            _setup_factory("flow", "_setup_flow", actions=True),
+            "write",
+            usage="DP MATCH ACTIONS | flags",
+        )
+    )
+    fl.add(
+        Command(
+            "mod",
+            "change a flow's actions",
+            _handler("flow", "_cmd_flow_mod"),
+            _setup_factory("flow", "_setup_flow", actions=True, mod=True),
+            "write",
+            usage="DP MATCH ACTIONS [--clear]",
+        )
+    )
+    fl.add(
+        Command(
+            "get",
+            "print one flow",
+            _handler("flow", "_cmd_flow_get"),
+            _setup_factory("flow", "_setup_flow", actions=False, names=True),
+            usage="DP MATCH | --ufid=U",
+        )
+    )
+    fl.add(
+        Command(
+            "delete",
+            "delete a flow",
+            _handler("flow", "_cmd_flow_delete"),
+            _setup_factory("flow", "_setup_flow", actions=False),
+            "write",
+            usage="DP MATCH | flags",
+        )
+    )
+    fl.add(
+        Command(
+            "clear",
+            "clear a flow's statistics",
+            _handler("flow", "_cmd_flow_clear"),
+            _setup_factory("flow", "_setup_flow", actions=False),
+            "write",
+            usage="DP MATCH | flags",
+        )
+    )
+    fl.add(Command("flush", "delete every flow", _handler("flow", "_cmd_flow_flush"), _setup_dp, "write", usage="DP"))
+    me = root.add(Command("meter"))
+    me.add(
+        Command(
+            "features", "meter limits of a datapath", _handler("meter", "_cmd_meter_features"), _setup_dp, usage="DP"
+        )
+    )
+    me.add(
+        Command(
+            "set",
+            "create or replace a meter",
+            _handler("meter", "_cmd_meter_set"),
+            _setup("meter", "_setup_meter_set"),
+            "write",
+            usage="DP ID [--rate=N --burst=N] [--kbps] [--clear]",
+        )
+    )
+    me.add(
+        Command(
+            "get",
+            "print a meter's counters",
+            _handler("meter", "_cmd_meter_get"),
+            _setup("meter", "_setup_meter_id"),
+            usage="DP ID",
+        )
+    )
+    me.add(
+        Command(
+            "delete",
+            "delete a meter",
+            _handler("meter", "_cmd_meter_delete"),
+            _setup("meter", "_setup_meter_id"),
+            "write",
+            usage="DP ID",
+        )
+    )
+    pk = root.add(Command("packet"))
+    pk.add(
+        Command(
+            "execute",
+            "run actions on a packet",
+            _handler("packet", "_cmd_packet_execute"),
+            _setup("packet", "_setup_packet_execute"),
+            "write",
+            usage="DP PACKET ACTIONS",
+        )
+    )
+    pk.add(
+        Command(
+            "inject",
+            "trace a packet (simulator)",
+            _handler("packet", "_cmd_packet_inject"),
+            _setup("packet", "_setup_packet_inject"),
+            "write",
+            usage="DP PORT PACKET",
+        )
+    )
+    root.add(Command("demo", "the simulator demo (no state, no backend)", plain=_cmd_demo))
+    root.add(Command("help", "this overview", plain=_cmd_help))
+    return root
+
+
+TREE = _build_tree()
+
+
+def _overview() -> str:
+    lines = [
+        f"usage: {PROG} [--backend kernel|sim] [--state PATH] [--json] COMMAND ...",
+        "",
+        "Commands (any unambiguous prefix works; dp = datapath):",
+        *_usage_lines(TREE, []),
+        "",
+        "Backend: --backend or $ODP_BACKEND (default sim); simulator state: --state or $ODP_SIM_STATE",
+        f"(default $XDG_STATE_HOME/odp/sim.json).  '{PROG} COMMAND --help' describes a command.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# ===========================================================================
+# main
+# ===========================================================================
+
+
+def _error_text(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, InvalidFlow) and exc.rule not in ("invalid", "kernel-einval") and "[rule:" not in text:
+        text += f" [rule: {exc.rule}]"
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        text = f"{exc.filename}: {exc.strerror}"
+    return " ".join(text.split())
+
+
+def _main_parser() -> _ArgParser:
+    p = _ArgParser(prog=PROG, add_help=False, allow_abbrev=False)
+    p.add_argument("-h", "--help", action="store_true")
+    p.add_argument("--version", action="store_true")
+    _add_global_options(p, suppress=False)
+    p.add_argument("words", nargs=argparse.REMAINDER)
+    return p
+
+
+def _leaf_parser(node: Command, path: list[str]) -> _ArgParser:
+    p = _ArgParser(prog=" ".join([PROG, *path]), description=node.help, allow_abbrev=False)
+    if node.setup is not None:
+        node.setup(p)
+    _add_global_options(p, suppress=True)
+    return p
+
+
+def _backend_name(value: str | None) -> str:
+    name = value or os.environ.get("ODP_BACKEND") or "sim"
+    if name not in BACKENDS:
+        raise UsageError(f"unknown backend {name!r} (use --backend kernel or --backend sim)")
+    return name
+
+
+def _state_path(value: str | None) -> str:
+    if value:
+        return value
+    env = os.environ.get("ODP_SIM_STATE")
+    if env:
+        return env
+    from odp.sim.state import default_state_path
+
+    return str(default_state_path())
+
+
+def _dispatch(args: list[str]) -> int:
+    top = _main_parser().parse_args(args)
+    if top.version:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            sys.stdout.write(f"{PROG} {version('odp')}\n")
+        except PackageNotFoundError:
+            sys.stdout.write(f"{PROG} (version unknown)\n")
+        return 0
+    words: list[str] = list(top.words)
+    if top.help:
+        sys.stdout.write(_overview())
+        return 0
+    if not words:
+        sys.stderr.write(_overview())  # a usage error: no command
+        return 2
+    node, path = TREE, list[str]()
+    while node.children and words and not words[0].startswith("-"):
+        child = _resolve(node, words[0], path)
+        if child is None:
+            raise UsageError(f"unknown command '{' '.join([*path, words[0]])}' (see '{PROG} help')")
+        node = child
+        path.append(child.name)
+        words.pop(0)
+    if node.children:
+        if node.default is not None and not any(w in ("-h", "--help") for w in words):
+            node = node.children[node.default]
+            path.append(node.name)
+        else:
+            subs = ", ".join(node.children)
+            if any(w in ("-h", "--help") for w in words):
+                sys.stdout.write("\n".join(_usage_lines(node, path)) + "\n")
+                return 0
+            raise UsageError(f"'{' '.join(path)}' needs a subcommand: {subs}")
+    a = _leaf_parser(node, path).parse_args(words)
+    json_out = bool(getattr(a, "json", False) or top.json)
+    backend = _backend_name(getattr(a, "backend", None) or top.backend)
+    if node.plain is not None:
+        return node.plain(a)
+    handler = node.handler
+    assert handler is not None
+    out = sys.stdout
+    if backend == "kernel":
+        from odp.cli.base import Ctx
+        from odp.datapath import connect
+
+        with connect("kernel") as conn:
+            return handler(Ctx(conn, backend, json_out, out), a)
+    from odp.cli.base import Ctx
+    from odp.datapath import Connection
+    from odp.sim.datapath import SimBackend
+    from odp.sim.state import locked_state
+
+    path_ = _state_path(getattr(a, "state", None) or top.state)
+    with locked_state(path_, write=node.state == "write") as state:
+        conn = Connection(SimBackend(state.host))
+        return handler(Ctx(conn, backend, json_out, out, state), a)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``odp`` command line; returns the exit status (0 ok, 1 error, 2 usage)."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    try:
+        return _dispatch(args)
+    except _Exit as exc:
+        return exc.status
+    except UsageError as exc:
+        sys.stderr.write(f"{PROG}: error: {_error_text(exc)}\n")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except (OdpError, ValueError, OSError) as exc:
+        sys.stderr.write(f"{PROG}: error: {_error_text(exc)}\n")
+        return 1
