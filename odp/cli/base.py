@@ -63,7 +63,7 @@ def _add_global_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
         "--state",
         metavar="PATH",
         default=default,
-        help="simulator state file (default: $ODP_SIM_STATE, else $XDG_STATE_HOME/odp/sim.json)",
+        help="simulator state file (default: $ODP_SIM_STATE, else $XDG_STATE_HOME/odp/sim.db)",
     )
     p.add_argument(
         "--json",

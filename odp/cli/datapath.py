@@ -47,9 +47,7 @@ def _cmd_dp_add(ctx: Ctx, a: argparse.Namespace) -> int:
 
 def _cmd_dp_delete(ctx: Ctx, a: argparse.Namespace) -> int:
     dp = ctx.datapath(a.dp)
-    dp.delete()
-    if ctx.state is not None:
-        ctx.state.upcalls.pop(dp.name, None)
+    dp.delete()  # (the simulator's store drops the upcalls queued for it)
     if ctx.json:
         ctx.print_json({"deleted": dp.name})
     return 0
@@ -148,10 +146,7 @@ def _cmd_dp_listen(ctx: Ctx, a: argparse.Namespace) -> int:
         if pcap is not None:
             write_pcap_header(pcap)
         if ctx.state is not None:
-            queued = ctx.state.take_upcalls(dp.name)
-            if a.count is not None and queued[a.count :]:
-                ctx.state.upcalls[dp.name] = queued[a.count :]  # left for the next listen
-                queued = queued[: a.count]
+            queued = ctx.state.take_upcalls(dp.name, a.count)  # the rest is left for the next listen
             names = dp.port_names()
             for q in queued:
                 _print_upcall(ctx, dp.name, q.upcall, names, a.keys, q.time)

@@ -22,12 +22,14 @@ if TYPE_CHECKING:
 def _cmd_flow_list(ctx: Ctx, a: argparse.Namespace) -> int:
     dp = ctx.datapath(a.dp)
     names = dp.port_names() if a.names else None
-    flows = dp.flows()
+    flows = ctx.conn.backend.flow_dump(dp.name)  # one at a time: the first line shows before the dump ends
     if ctx.json:
         ctx.print_json([_flow_json(f, names) for f in flows])
     else:
-        for f in flows:
+        for i, f in enumerate(flows):
             ctx.print(_flow_line(f, names, a.ufid))
+            if i == 0:
+                ctx.out.flush()
     return 0
 
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 Handler = Callable[["Ctx", argparse.Namespace], int]
 PlainHandler = Callable[[argparse.Namespace], int]
+FileHandler = Callable[[argparse.Namespace, str], int]
 
 
 @dataclass
@@ -37,6 +38,8 @@ class Command:
     state: str = "read"
     #: A leaf that needs no backend at all (demo, help).
     plain: PlainHandler | None = None
+    #: A leaf that works on the simulator's state file itself (odp state export/import), given its path.
+    on_file: FileHandler | None = None
     aliases: tuple[str, ...] = ()
     children: dict[str, Command] = field(default_factory=dict)
     #: The child that runs when no subcommand is given (go-odp: ``odp datapath`` lists).
@@ -69,7 +72,7 @@ def _resolve(node: Command, word: str, path: list[str]) -> Command | None:
 
 def _usage_lines(node: Command, path: list[str]) -> list[str]:
     out: list[str] = []
-    if node.handler is not None or node.plain is not None:
+    if node.handler is not None or node.plain is not None or node.on_file is not None:
         text = " ".join([PROG, *path, node.usage]).rstrip()
         out.append(f"  {text:<62} {node.help}".rstrip())
     for child in node.children.values():
@@ -86,6 +89,14 @@ def _handler(module: str, name: str) -> Handler:
     def run(ctx: Ctx, a: argparse.Namespace) -> int:
         handler: Handler = getattr(importlib.import_module(f"odp.cli.{module}"), name)
         return handler(ctx, a)
+
+    return run
+
+
+def _file_handler(module: str, name: str) -> FileHandler:
+    def run(a: argparse.Namespace, path: str) -> int:
+        handler: FileHandler = getattr(importlib.import_module(f"odp.cli.{module}"), name)
+        return handler(a, path)
 
     return run
 
@@ -308,6 +319,25 @@ def _build_tree() -> Command:
             usage="DP PORT PACKET",
         )
     )
+    st = root.add(Command("state"))
+    st.add(
+        Command(
+            "export",
+            "the simulator's state as JSON",
+            setup=_setup("state", "_setup_state_file"),
+            on_file=_file_handler("state", "_cmd_state_export"),
+            usage="[FILE|-]",
+        )
+    )
+    st.add(
+        Command(
+            "import",
+            "replace the simulator's state with a JSON export",
+            setup=_setup("state", "_setup_state_file"),
+            on_file=_file_handler("state", "_cmd_state_import"),
+            usage="[FILE|-]",
+        )
+    )
     root.add(Command("demo", "the simulator demo (no state, no backend)", plain=_cmd_demo))
     root.add(Command("help", "this overview", plain=_cmd_help))
     return root
@@ -324,7 +354,7 @@ def _overview() -> str:
         *_usage_lines(TREE, []),
         "",
         "Backend: --backend or $ODP_BACKEND (default sim); simulator state: --state or $ODP_SIM_STATE",
-        f"(default $XDG_STATE_HOME/odp/sim.json).  '{PROG} COMMAND --help' describes a command.",
+        f"(default $XDG_STATE_HOME/odp/sim.db).  '{PROG} COMMAND --help' describes a command.",
         "",
     ]
     return "\n".join(lines)
@@ -419,6 +449,10 @@ def _dispatch(args: list[str]) -> int:
     backend = _backend_name(getattr(a, "backend", None) or top.backend)
     if node.plain is not None:
         return node.plain(a)
+    if node.on_file is not None:
+        if backend != "sim":
+            raise UsageError(f"'{' '.join(path)}' is about the simulator's state (--backend sim)")
+        return node.on_file(a, _state_path(getattr(a, "state", None) or top.state))
     handler = node.handler
     assert handler is not None
     out = sys.stdout

@@ -577,7 +577,12 @@ def test_demo_subcommand(odp: Run) -> None:
 
 def test_corrupt_state_is_an_error(odp: Run, state_path: Path) -> None:
     state_path.write_text("{")
-    assert "not valid JSON" in fails(odp, "dp", "list")
+    assert f"{state_path}: a JSON state (the export format)" in fails(odp, "dp", "list")
+    state_path.write_bytes(b"\xff\xfe garbage")
+    assert fails(odp, "dp", "list") == f"odp: error: {state_path}: not an odp state database"
+    state_path.write_bytes(b"")
+    assert f"{state_path}: an empty file" in fails(odp, "dp", "add", "g")
+    assert state_path.read_bytes() == b""
 
 
 # ---------------------------------------------------------------------------
@@ -653,7 +658,7 @@ def test_concurrent_invocations_lose_nothing(tmp_path: Path) -> None:
     for p in procs:
         _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
-    flows = Path(state).read_text()
+    flows = "\n".join(str(f.match) for f in load_host(state).datapaths["g"].table.flows())
     assert all(f"ipv4(dst=10.0.0.{i})" in flows for i in range(8))
     r = _odp_process(state, "flow", "list", "g")
     assert len(r.stdout.splitlines()) == 8

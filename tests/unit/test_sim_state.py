@@ -23,7 +23,6 @@ from odp.sim.state import (
     StateError,
     load_host,
     load_state,
-    lock_path,
     locked_state,
     match_text,
     new_host,
@@ -184,18 +183,20 @@ def test_upcall_queue_is_bounded() -> None:
     assert len(queue) == MAX_QUEUED_UPCALLS and queue[0].time == 10.0
 
 
-def test_missing_or_empty_file_is_a_fresh_host(tmp_path: Path) -> None:
+def test_missing_file_is_a_fresh_host_and_an_empty_one_an_error(tmp_path: Path) -> None:
     host = load_host(tmp_path / "none.json")
     assert not host.datapaths and host.ip is not None
     assert str(__import__("ipaddress").IPv4Address(host.ip)) == DEFAULT_HOST_IP
     (tmp_path / "empty.json").write_text("")
-    assert not load_host(tmp_path / "empty.json").datapaths
+    with pytest.raises(StateError, match=r"empty\.json: an empty file"):
+        load_host(tmp_path / "empty.json")
 
 
 @pytest.mark.parametrize(
     ("content", "message"),
     [
         ("{not json", "not valid JSON"),
+        ("[" * 100_000, "nested too deeply"),
         ('{"format": "something else"}', "not an odp simulator state file"),
         (json.dumps({"format": FORMAT, "version": 99}), "version 99"),
         (json.dumps({"format": FORMAT, "version": 1, "host": {}}), "inconsistent state"),
@@ -245,7 +246,7 @@ def test_locked_state_saves_only_on_success(tmp_path: Path) -> None:
     with locked_state(path, write=False) as state:
         Connection(SimBackend(state.host)).create_datapath("k")
     assert "k" not in load_host(path).datapaths
-    assert lock_path(path).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.json"]  # no lock or journal file left behind
 
 
 def test_locked_state_serializes_concurrent_updates(tmp_path: Path) -> None:
