@@ -108,6 +108,14 @@ class Ctx:
                     return self.conn.datapath(int(ref))
         raise NotFoundError(f"unknown datapath {ref!r} (see '{PROG} datapath list')")
 
+    def only_datapath(self) -> Datapath:
+        """The datapath when there is exactly one (ovs-dpctl's default), else a usage error."""
+        dps = sorted(self.conn.datapaths(), key=lambda d: d.name)
+        if len(dps) != 1:
+            names = ", ".join(d.name for d in dps) or "none"
+            raise UsageError(f"give the datapath: there is not exactly one (datapaths: {names})")
+        return dps[0]
+
 
 def _port_no(dp: Datapath, ref: str, what: str = "port") -> int:
     ref = ref.strip()

@@ -60,7 +60,9 @@ def _resolve(node: Command, word: str, path: list[str]) -> Command | None:
         return names[word]
     found: dict[str, Command] = {}
     for name, child in names.items():
-        if name.startswith(word):
+        # A hyphenated name (add-flows) answers only to prefixes with its hyphen,
+        # so that the abbreviations of its first word (fl a: flow add) stay unique.
+        if name.startswith(word) and ("-" not in name or "-" in word):
             found[child.name] = child
     if len(found) == 1:
         return next(iter(found.values()))
@@ -262,6 +264,17 @@ def _build_tree() -> Command:
             usage="DP MATCH | flags",
         )
     )
+    for name, verb in (("add-flows", "add"), ("mod-flows", "modify"), ("del-flows", "delete")):
+        fl.add(
+            Command(
+                name,
+                f"{verb} the flows of a file (ovs-dpctl's format)",
+                _handler("flow_file", "_cmd_flows_file"),
+                _setup("flow_file", f"_setup_{name.replace('-', '_')}"),
+                "write",
+                usage="[DP] FILE|-",
+            )
+        )
     fl.add(Command("flush", "delete every flow", _handler("flow", "_cmd_flow_flush"), _setup_dp, "write", usage="DP"))
     me = root.add(Command("meter"))
     me.add(

@@ -708,3 +708,83 @@ def test_help_imports_no_backend_code() -> None:
     loaded = r.stdout.strip().splitlines()[-1]
     for heavy in ("odp.keys", "odp.actions", "odp.datapath", "odp.text", "odp.sim", "scapy"):
         assert f"'{heavy}" not in loaded, loaded
+
+
+# ---------------------------------------------------------------------------
+# Flows in bulk
+# ---------------------------------------------------------------------------
+
+FLOWS_FILE = """\
+# ovs-dpctl add-flows format: [add|modify|delete] FLOW [ACTIONS]
+in_port(1),eth(),eth_type(0x0800),ipv4(dst=10.0.0.1) 3
+a in_port(1),eth(),eth_type(0x0800),ipv4(dst=10.0.0.2) \\
+    drop
+
+ufid:11223344-5566-7788-99aa-bbccddeeff00,in_port(3),eth(),eth_type(0x0806),arp() 1
+"""
+
+
+def test_add_mod_del_flows_from_a_file_and_stdin(topo: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "flows.txt"
+    path.write_text(FLOWS_FILE)
+    ok(topo, "flow", "add-flows", "g", str(path))
+    lines = ok(topo, "flow", "list", "g", "--ufid").lines
+    assert len(lines) == 3 and "ipv4(dst=10.0.0.2), packets:0, bytes:0, used:never, actions:drop" in lines[1]
+    assert lines[2].startswith("ufid:11223344-5566-7788-99aa-bbccddeeff00, ")
+    path.write_text(
+        "in_port(1),eth(),eth_type(0x0800),ipv4(dst=10.0.0.1) 2\n"
+        "del in_port(v1),eth(),eth_type(0x0800),ipv4(dst=10.0.0.2)\n"
+    )
+    ok(topo, "flow", "mod-flows", "g", str(path))
+    lines = ok(topo, "flow", "list", "g").lines
+    assert len(lines) == 2 and lines[0].endswith("actions:2")
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO("ufid:11223344-5566-7788-99aa-bbccddeeff00\n"))
+    ok(topo, "flow", "del-flows", "g", "-")
+    assert len(ok(topo, "flow", "list", "g").lines) == 1
+    path.write_text("in_port(3),eth() 1\nmodify in_port(1),eth(),eth_type(0x0800),ipv4(dst=10.0.0.1) 3\n")
+    counts = ok(topo, "flow", "add-flows", "g", str(path), "--json").json()
+    assert counts == {"datapath": "g", "added": 1, "modified": 1, "deleted": 0}
+
+
+def test_flows_file_errors_name_the_line_and_change_nothing(topo: Run, tmp_path: Path) -> None:
+    path = tmp_path / "flows.txt"
+    path.write_text(
+        "in_port(1),eth(),eth_type(0x0800),ipv4(dst=10.0.0.1) 3\n"
+        "\n"
+        "in_port(1),eth(),eth_type(0x0800),ipv4(dst=10.0.0.2) bogus_action(1)\n"
+    )
+    err = fails(topo, "flow", "add-flows", "g", str(path))
+    assert err.startswith(f"odp: error: {path}:3: ") and "bogus_action" in err
+    assert ok(topo, "flow", "list", "g").lines == []  # one transaction: the first line is not kept either
+    path.write_text("in_port(1),eth() 3\nin_port(2),eth() 1\nin_port(1),eth() 2\n")  # refused by the datapath
+    assert fails(topo, "flow", "add-flows", "g", str(path)).startswith(f"odp: error: {path}:3: a flow matching")
+    assert ok(topo, "flow", "list", "g").lines == []
+    path.write_text("add in_port(1),eth()\n")
+    assert f"{path}:1: add needs actions" in fails(topo, "flow", "add-flows", "g", str(path))
+    path.write_text("in_port(1),eth() 1\n")
+    assert f"{path}:1: delete takes a flow and no actions" in fails(topo, "flow", "del-flows", "g", str(path))
+    assert "nope.txt: No such file or directory" in fails(topo, "flow", "add-flows", "g", str(tmp_path / "nope.txt"))
+    assert "give the datapath: there is not exactly one (datapaths: g, h)" in fails(
+        topo, "flow", "add-flows", str(path), status=2
+    )
+
+
+def test_flows_file_datapath_is_optional_with_one_datapath(odp: Run, tmp_path: Path) -> None:
+    ok(odp, "dp", "add", "only")
+    path = tmp_path / "flows.txt"
+    path.write_text("in_port(0),eth(src=02:00:00:00:00:01) drop\n")
+    ok(odp, "flow", "add-flows", str(path))
+    assert ok(odp, "fl", "a", "only", "in_port(0),eth(src=02:00:00:00:00:02)", "0").err == ""
+    assert len(ok(odp, "flow", "list", "only").lines) == 2
+
+
+def test_flows_file_line_format() -> None:
+    from odp.cli.flow_file import logical_lines, parse_flow_line
+
+    text = "  # comment\nmod a,b(1) 1,2 # trailing\nx \\\n y\n\n"
+    lines = list(logical_lines(__import__("io").StringIO(text)))
+    assert lines == [(2, "mod a,b(1) 1,2"), (3, "x  y")]
+    line = parse_flow_line(2, lines[0][1], "add", "f")
+    assert (line.command, line.flow, line.actions) == ("modify", "a,b(1)", "1,2")
+    assert parse_flow_line(1, "address(1) 2", "add", "f").flow == "address(1)"  # not the command "add"
+    assert parse_flow_line(1, "d in_port(1)", "add", "f").command == "delete"
