@@ -20,16 +20,29 @@ if TYPE_CHECKING:
 
 
 def _cmd_flow_list(ctx: Ctx, a: argparse.Namespace) -> int:
-    dp = ctx.datapath(a.dp)
+    words: list[str] = list(a.args)
+    if len(words) > 2:
+        raise UsageError("flow list takes [DP] [FILTER]")
+    filter_text = None
+    if words and (words[-1].startswith("filter=") or len(words) == 2):
+        filter_text = words.pop()
+    dp = ctx.datapath(words[0]) if words else ctx.only_datapath()
+    flow_filter = None
+    if filter_text is not None:
+        from odp.cli.flow_filter import parse_filter
+
+        flow_filter = parse_filter(filter_text, dp.port_numbers())
     names = dp.port_names() if a.names else None
     flows = ctx.conn.backend.flow_dump(dp.name)  # one at a time: the first line shows before the dump ends
+    if flow_filter is not None:
+        flows = (f for f in flows if flow_filter.matches(f.match))
     if ctx.json:
         ctx.print_json([_flow_json(f, names) for f in flows])
-    else:
-        for i, f in enumerate(flows):
-            ctx.print(_flow_line(f, names, a.ufid))
-            if i == 0:
-                ctx.out.flush()
+        return 0
+    for i, f in enumerate(flows):
+        ctx.print(_flow_line(f, names, a.ufid or a.more, more=a.more))
+        if i == 0:
+            ctx.out.flush()
     return 0
 
 
@@ -112,9 +125,18 @@ def _cmd_flow_flush(ctx: Ctx, a: argparse.Namespace) -> int:
 
 
 def _setup_flow_list(p: argparse.ArgumentParser) -> None:
-    _setup_dp(p)
+    p.add_argument(
+        "args",
+        metavar="[DP] [FILTER]",
+        nargs="*",
+        help="datapath (optional with one datapath); [filter=]FILTER as ovs-dpctl: OpenFlow fields, e.g."
+        " 'in_port=1,tcp,nw_dst=10.0.0.0/24,tp_dst=80'",
+    )
     p.add_argument("--names", action="store_true", help="print port names instead of numbers")
     p.add_argument("--ufid", action="store_true", help="print each flow's ufid:<uuid> first (as ovs-dpctl -m)")
+    p.add_argument(
+        "-m", "--more", action="store_true", help="ovs-dpctl -m: the UFID, and the attributes the flow wildcards whole"
+    )
     p.add_argument("--stats", action="store_true", help="go-odp compatibility: the lines always carry statistics")
 
 

@@ -94,9 +94,16 @@ def _ufid_text(ufid: bytes | None) -> str | None:
     return str(u) if u is not None else ufid.hex()
 
 
-def _flow_line(flow: Flow, names: dict[int, str] | None, with_ufid: bool = False) -> str:
+def _flow_line(flow: Flow, names: dict[int, str] | None, with_ufid: bool = False, *, more: bool = False) -> str:
     line = flow.to_line()
     text = format_flow_line(line, names)
+    if more and flow.match is not None:
+        # -m: the fully wildcarded attributes too (ipv4() after eth_type(0x0800)), as the state keeps them.
+        from odp.sim.state import match_text
+
+        head = format_match(flow.match, names)
+        if text.startswith(head):
+            text = match_text(flow.match) + text[len(head) :]
     if with_ufid and flow.ufid is not None:
         text = f"ufid:{_ufid_text(flow.ufid)}, {text}"
     return text

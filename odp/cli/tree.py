@@ -212,7 +212,7 @@ def _build_tree() -> Command:
             "ovs-dpctl dump-flows",
             _handler("flow", "_cmd_flow_list"),
             _setup("flow", "_setup_flow_list"),
-            usage="DP [--names]",
+            usage="[DP] [FILTER] [-m] [--names]",
         )
     )
     fl.add(
@@ -457,7 +457,7 @@ def _dispatch(args: list[str]) -> int:
                 sys.stdout.write("\n".join(_usage_lines(node, path)) + "\n")
                 return 0
             raise UsageError(f"'{' '.join(path)}' needs a subcommand: {subs}")
-    a = _leaf_parser(node, path).parse_args(words)
+    a = _leaf_parser(node, path).parse_intermixed_args(words)  # options may come between positionals
     json_out = bool(getattr(a, "json", False) or top.json)
     backend = _backend_name(getattr(a, "backend", None) or top.backend)
     if node.plain is not None:

@@ -788,3 +788,28 @@ def test_flows_file_line_format() -> None:
     assert (line.command, line.flow, line.actions) == ("modify", "a,b(1)", "1,2")
     assert parse_flow_line(1, "address(1) 2", "add", "f").flow == "address(1)"  # not the command "add"
     assert parse_flow_line(1, "d in_port(1)", "add", "f").command == "delete"
+
+
+def test_flow_list_filter_more_and_default_datapath(topo: Run) -> None:
+    ok(topo, "flow", "add", "g", "in_port(1),eth(),eth_type(0x0800),ipv4(dst=10.0.0.1)", "3")
+    ok(topo, "flow", "add", "g", "in_port(1),eth(),eth_type(0x0800),ipv4(dst=10.1.0.0/255.255.0.0)", "3")
+    ok(topo, "flow", "add", "g", "in_port(3),eth(),eth_type(0x0800),ipv4(proto=6),tcp(dst=80),tcp_flags(0/0)", "1")
+    ok(topo, "flow", "add", "g", "in_port(3),eth(),eth_type(0x0806),arp()", "1")
+
+    def listed(*args: str) -> list[str]:
+        return [line.split(", packets:")[0] for line in ok(topo, "flow", "list", "g", *args).lines]
+
+    assert listed("filter=in_port=1,ip,nw_dst=10.0.0.1") == ["in_port(1),eth(),eth_type(0x0800),ipv4(dst=10.0.0.1)"]
+    assert len(listed("nw_dst=10.0.0.0/8")) == 2  # both in_port(1) flows; the TCP flow's dst is wildcarded: zero
+    assert listed("in_port=v3,tcp,tp_dst=80") == ["in_port(3),eth(),eth_type(0x0800),ipv4(proto=6),tcp(dst=80)"]
+    assert listed("arp") == ["in_port(3),eth(),eth_type(0x0806)"]
+    assert listed("tp_dst=443") == []
+    assert "unknown field 'nope'" in fails(topo, "flow", "list", "g", "nope=1")
+    assert "not an IPv4 address" in fails(topo, "flow", "list", "g", "nw_dst=1.2.3")
+    more = ok(topo, "flow", "list", "g", "-m", "arp").lines
+    assert more[0].startswith("recirc_id(0") and "eth_type(0x0806),arp()" in more[0]
+    assert "give the datapath" in fails(topo, "flow", "list", status=2)
+    ok(topo, "dp", "delete", "h")
+    assert len(ok(topo, "flow", "list").lines) == 4
+    assert len(ok(topo, "flow", "list", "filter=in_port=1").lines) == 2
+    assert ok(topo, "flow", "list", "--stats").lines == ok(topo, "flow", "list", "g").lines
