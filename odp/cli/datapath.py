@@ -126,32 +126,68 @@ def _upcall_json(dp_name: str, up: Upcall, names: dict[int, str], when: float) -
     }
 
 
-def _print_upcall(ctx: Ctx, dp_name: str, up: Upcall, names: dict[int, str], keys: bool, when: float) -> None:
+def _upcall_line(n: int, up: Upcall) -> str:
+    """The kernel selftest tool's (ovs-dpctl.py) line: ``MISS upcall[N]: <key>``; userspace() ones with userdata."""
+    if up.kind == UpcallKind.MISS:
+        return f"MISS upcall[{n}]: {format_match(up.key)}"
+    userdata = "" if up.userdata is None else f", userdata({up.userdata.hex()})"
+    return f"USERSPACE upcall[{n}]: {format_match(up.key)}{userdata}"
+
+
+def _print_upcall(
+    ctx: Ctx, n: int, dp_name: str, up: Upcall, names: dict[int, str], summary: bool, when: float
+) -> None:
     if ctx.json:
-        ctx.out.write(json.dumps(_upcall_json(dp_name, up, names, when)) + "\n")
+        ctx.out.write(json.dumps({"seq": n, **_upcall_json(dp_name, up, names, when)}) + "\n")
         return
-    port = up.in_port
-    where = f"port {port} ({names[port]})" if port in names else f"port {port}"
-    kind = "miss" if up.kind == UpcallKind.MISS else "action upcall"
-    extra = f", userdata {up.userdata.hex()}" if up.userdata is not None else ""
-    ctx.print(f"{dp_name}: {kind} on {where}{extra}, {len(up.packet)} bytes: {_summary(up.packet)}")
-    if keys:
-        ctx.print(f"  key: {format_match(up.key)}")
+    ctx.print(_upcall_line(n, up))
+    if summary:
+        port = up.in_port
+        where = f"port {port} ({names[port]})" if port in names else f"port {port}"
+        ctx.print(f"  {dp_name}: {where}, {len(up.packet)} bytes: {_summary(up.packet)}")
+
+
+class _Pcap:
+    """``--pcap FILE``, or ``--pcap -``: the pcap on stdout (and then the text lines on stderr)."""
+
+    def __init__(self, ctx: Ctx, target: str | None) -> None:
+        self.file: Any = None
+        if target == "-":
+            self.file = sys.stdout.buffer
+            ctx.out = sys.stderr
+        elif target:
+            self.file = open(target, "wb")  # noqa: SIM115 - closed by close()
+        if self.file is not None:
+            write_pcap_header(self.file)
+            self.file.flush()
+        self.owned = target not in (None, "", "-")
+
+    def write(self, frame: bytes, when: float, length: int | None) -> None:
+        if self.file is not None:
+            write_pcap_record(self.file, frame, when, length)
+            self.file.flush()
+
+    def close(self) -> None:
+        if self.file is not None and self.owned:
+            self.file.close()
+
+
+def _ready(dp: Datapath, pids: str) -> None:
+    """The line scripts wait for (on stderr): printed once the upcalls are pointed at us."""
+    sys.stderr.write(f"{PROG}: listening on {dp.name}: netlink pid {pids}\n")
+    sys.stderr.flush()
 
 
 def _cmd_dp_listen(ctx: Ctx, a: argparse.Namespace) -> int:
     dp = ctx.datapath(a.dp)
-    pcap = open(a.pcap, "wb") if a.pcap else None  # noqa: SIM115 - closed in the finally below
+    pcap = _Pcap(ctx, a.pcap)
     try:
-        if pcap is not None:
-            write_pcap_header(pcap)
         if ctx.state is not None:
             queued = ctx.state.take_upcalls(dp.name, a.count)  # the rest is left for the next listen
-            names = dp.port_names()
-            for q in queued:
-                _print_upcall(ctx, dp.name, q.upcall, names, a.keys, q.time)
-                if pcap is not None:
-                    write_pcap_record(pcap, q.upcall.packet, q.time, q.upcall.length)
+            names = dp.port_names()  # (no ready line: nothing is listened to, the queue is printed)
+            for n, q in enumerate(queued, 1):
+                _print_upcall(ctx, n, dp.name, q.upcall, names, a.summary, q.time)
+                pcap.write(q.upcall.packet, q.time, q.upcall.length)
             if not queued and not ctx.json:
                 sys.stderr.write(
                     f"{PROG}: no upcalls queued for {dp.name}: the simulator only moves packets while a command runs;"
@@ -160,15 +196,17 @@ def _cmd_dp_listen(ctx: Ctx, a: argparse.Namespace) -> int:
             return 0
         return _listen_kernel(ctx, dp, a, pcap)
     finally:
-        if pcap is not None:
-            pcap.close()
+        pcap.close()
 
 
-def _listen_kernel(ctx: Ctx, dp: Datapath, a: argparse.Namespace, pcap: Any) -> int:
+def _listen_kernel(ctx: Ctx, dp: Datapath, a: argparse.Namespace, pcap: _Pcap) -> int:
     names = dp.port_names()
     seen = 0
     deadline = None if a.timeout is None else time.monotonic() + a.timeout
     with dp.listen() as listener:
+        if a.ready:
+            # The listener's creation pointed the datapath's and vports' upcall pids at it.
+            _ready(dp, str(getattr(listener, "pid", "?")))
         try:
             while a.count is None or seen < a.count:
                 wait = 0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))
@@ -176,12 +214,10 @@ def _listen_kernel(ctx: Ctx, dp: Datapath, a: argparse.Namespace, pcap: Any) -> 
                     now = time.time()
                     if up.in_port is not None and up.in_port not in names:
                         names = dp.port_names()
-                    _print_upcall(ctx, dp.name, up, names, a.keys, now)
-                    if pcap is not None:
-                        write_pcap_record(pcap, up.packet, now, up.length)
-                        pcap.flush()
-                    ctx.out.flush()
                     seen += 1
+                    _print_upcall(ctx, seen, dp.name, up, names, a.summary, now)
+                    pcap.write(up.packet, now, up.length)
+                    ctx.out.flush()
                 if deadline is not None and time.monotonic() >= deadline:
                     break
         except KeyboardInterrupt:
@@ -196,6 +232,10 @@ def _setup_dp_show(p: argparse.ArgumentParser) -> None:
 
 def _setup_dp_listen(p: argparse.ArgumentParser) -> None:
     _setup_dp(p)
-    p.add_argument("--keys", action="store_true", help="print each packet's flow key (ODP text)")
-    p.add_argument("--pcap", metavar="FILE", help="also write the packets to this pcap file")
+    p.add_argument("--summary", action="store_true", help="also print each packet's port, length and layers")
+    p.add_argument("--keys", action="store_true", help=argparse.SUPPRESS)  # the key is always printed now
+    p.add_argument("--pcap", metavar="FILE", help="also write the packets to this pcap file ('-': stdout, as a stream)")
+    p.add_argument(
+        "--no-ready", dest="ready", action="store_false", help="no 'listening on DP: netlink pid N' line on stderr"
+    )
     _setup_listen_limits(p)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 from typing import TYPE_CHECKING
 
 from odp.cli.base import CommandError, Ctx, UsageError, _port_no, _setup_dp
 from odp.cli.goodp import _flow_errors, _parse_actions_text, _parse_key_text
-from odp.cli.output import _summary, parse_packet
+from odp.cli.output import _summary, parse_packet, write_pcap_header, write_pcap_record
 from odp.cli.trace import Tracer, _run_traced
 from odp.datapath import (
     VportKind,
@@ -38,8 +40,29 @@ def _cmd_packet_inject(ctx: Ctx, a: argparse.Namespace) -> int:
             " (tunnel ports receive from the underlay)"
         )
     frame = parse_packet(a.packet)
-    _run_traced(ctx, lambda tracer: vport.interface.inject(frame))
+    if a.pcap == "-":
+        ctx.out = sys.stderr  # stdout is the pcap
+    tracer = _run_traced(ctx, lambda tracer: vport.interface.inject(frame))
+    if a.pcap is not None:
+        _save_outputs(tracer, a.pcap)
     return 0
+
+
+def _save_outputs(tracer: Tracer, target: str) -> None:
+    """``--pcap FILE``: the frames that came out of ports (a ``{port}`` in FILE: one file per port name)."""
+    when = time.time()
+    frames: dict[str, list[bytes]] = {}
+    for e in tracer.events:
+        if e.event == "output" and e.data.get("tunnel") is None:
+            name = str(e.data["port_name"])
+            frames.setdefault(target.replace("{port}", name), []).append(bytes.fromhex(e.data["packet"]))
+    if "{port}" not in target:
+        frames.setdefault(target, [])  # the file is written even when nothing came out
+    for path, items in frames.items():
+        with open(sys.stdout.fileno(), "wb", closefd=False) if path == "-" else open(path, "wb") as f:
+            write_pcap_header(f)
+            for frame in items:
+                write_pcap_record(f, frame, when)
 
 
 def _cmd_packet_execute(ctx: Ctx, a: argparse.Namespace) -> int:
@@ -87,3 +110,8 @@ def _setup_packet_inject(p: argparse.ArgumentParser) -> None:
     _setup_dp(p)
     p.add_argument("port", metavar="PORT", help="the vport the packet arrives on (name or number)")
     p.add_argument("packet", metavar="PACKET", help="hex bytes or a scapy expression")
+    p.add_argument(
+        "--pcap",
+        metavar="FILE",
+        help="save the frames that came out of ports to this pcap file ('{port}' in FILE: one file per port)",
+    )

@@ -188,7 +188,7 @@ def _print_trace(ctx: Ctx, tracer: Tracer) -> None:
             ctx.print("  " * e.depth + e.text())
 
 
-def _run_traced(ctx: Ctx, run: Callable[[Tracer], None]) -> None:
+def _run_traced(ctx: Ctx, run: Callable[[Tracer], None]) -> Tracer:
     tracer = Tracer(ctx.host)
     try:
         with _listening(ctx), tracer:
@@ -198,3 +198,4 @@ def _run_traced(ctx: Ctx, run: Callable[[Tracer], None]) -> None:
             _print_trace(ctx, tracer)  # what the packet did before the error, then the error
         raise
     _print_trace(ctx, tracer)
+    return tracer

@@ -500,9 +500,10 @@ def test_inject_miss_queues_for_listen(topo: Run, tmp_path: Path) -> None:
         "  upcall: miss upcall sent to userspace ('odp datapath listen g' prints it)",
     ]
     ok(topo, "packet", "inject", "g", "v3", "020000000002020000000001 0806" + "00" * 28)  # hex, an ARP-ish frame
-    listen = ok(topo, "datapath", "listen", "g", "--keys", "--pcap", "m.pcap", "--count", "1").lines
-    assert listen[0] == "g: miss on port 1 (v1), 42 bytes: Ether / IP / UDP 10.0.0.1:1234 > 10.0.0.2:80"
-    assert listen[1].startswith("  key: ") and "eth(src=02:00:00:00:00:01,dst=02:00:00:00:00:02)" in listen[1]
+    listen = ok(topo, "datapath", "listen", "g", "--summary", "--pcap", "m.pcap", "--count", "1").lines
+    assert listen[0].startswith("MISS upcall[1]: recirc_id(0),")
+    assert "eth(src=02:00:00:00:00:01,dst=02:00:00:00:00:02)" in listen[0]
+    assert listen[1] == "  g: port 1 (v1), 42 bytes: Ether / IP / UDP 10.0.0.1:1234 > 10.0.0.2:80"
     data = (tmp_path / "m.pcap").read_bytes()
     magic, major, minor, _, _, _, linktype = struct.unpack_from("<IHHiIII", data)
     assert (magic, major, minor, linktype) == (0xA1B2C3D4, 2, 4, 1)
@@ -512,6 +513,26 @@ def test_inject_miss_queues_for_listen(topo: Run, tmp_path: Path) -> None:
     assert len(rest) == 1 and json.loads(rest[0])["in_port"] == 3
     r = topo("datapath", "listen", "g")
     assert r.status == 0 and r.out == "" and "no upcalls queued" in r.err
+
+
+def test_listen_pcap_to_stdout_and_userspace_lines(topo: Run) -> None:
+    ok(topo, "packet", "inject", "g", "v1", P1)
+    ok(topo, "packet", "inject", "g", "v3", P1)
+    r = subprocess.run(
+        [PYTHON, "-m", "odp", "datapath", "listen", "g", "--pcap", "-"], capture_output=True, timeout=120
+    )
+    assert r.returncode == 0, r.stderr
+    out, err = r.stdout, r.stderr
+    magic, *_ = struct.unpack_from("<I", out)
+    assert magic == 0xA1B2C3D4 and len(out) == 24 + 2 * (16 + 42)  # the pcap alone on stdout
+    lines = err.decode().splitlines()
+    assert lines[0].startswith("MISS upcall[1]: ") and lines[1].startswith("MISS upcall[2]: ")
+    from odp.cli.datapath import _upcall_line
+    from odp.datapath import Upcall, UpcallKind
+    from odp.text import parse_match
+
+    up = Upcall(UpcallKind.ACTION, 2, b"", parse_match("in_port(1),eth()"), userdata=b"\x0a\x0b")
+    assert _upcall_line(7, up) == "USERSPACE upcall[7]: in_port(1),eth(), userdata(0a0b)"
 
 
 def test_inject_through_vxlan_between_datapaths(topo: Run) -> None:
@@ -813,3 +834,15 @@ def test_flow_list_filter_more_and_default_datapath(topo: Run) -> None:
     assert len(ok(topo, "flow", "list").lines) == 4
     assert len(ok(topo, "flow", "list", "filter=in_port=1").lines) == 2
     assert ok(topo, "flow", "list", "--stats").lines == ok(topo, "flow", "list", "g").lines
+
+
+def test_inject_saves_what_came_out_as_pcap(topo: Run, tmp_path: Path) -> None:
+    ok(topo, "flow", "add", "g", "in_port(v1),eth(),eth_type(0x0800),ipv4()", "v3,0")
+    ok(topo, "packet", "inject", "g", "v1", P1, "--pcap", "out.pcap")
+    data = (tmp_path / "out.pcap").read_bytes()
+    assert len(data) == 24 + 2 * (16 + 42)
+    ok(topo, "packet", "inject", "g", "v1", P1, "--pcap", "out-{port}.pcap")
+    assert sorted(p.name for p in tmp_path.glob("out-*.pcap")) == ["out-g.pcap", "out-v3.pcap"]
+    assert len((tmp_path / "out-v3.pcap").read_bytes()) == 24 + 16 + 42
+    r = subprocess.run([PYTHON, "-m", "odp", "packet", "inject", "g", "v1", P1, "--pcap", "-"], capture_output=True)
+    assert r.returncode == 0 and len(r.stdout) == 24 + 2 * (16 + 42) and b"received 42 bytes" in r.stderr
