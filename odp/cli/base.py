@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from odp.sim.state import SimState
 
 PROG = "odp"
+#: The version of the command line's JSON output: every document is
+#: ``{"version": N, "data": ...}``, every JSON line (listen) has ``"version": N``.
+JSON_VERSION = 1
 BACKENDS = ("sim", "kernel")
 
 
@@ -96,7 +99,12 @@ class Ctx:
         self.out.write(text + "\n")
 
     def print_json(self, value: object) -> None:
-        self.out.write(json.dumps(value, indent=2) + "\n")
+        self.out.write(json.dumps({"version": JSON_VERSION, "data": value}, indent=2) + "\n")
+
+    def print_json_line(self, value: dict[str, Any]) -> None:
+        """One object of a stream (listeners), on one line, flushed."""
+        self.out.write(json.dumps({"version": JSON_VERSION, **value}) + "\n")
+        self.out.flush()
 
     def datapath(self, ref: str) -> Datapath:
         """The datapath named ``ref`` (or with ifindex ``ref``, as go-odp accepts)."""

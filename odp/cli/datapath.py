@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -138,7 +137,7 @@ def _print_upcall(
     ctx: Ctx, n: int, dp_name: str, up: Upcall, names: dict[int, str], summary: bool, when: float
 ) -> None:
     if ctx.json:
-        ctx.out.write(json.dumps({"seq": n, **_upcall_json(dp_name, up, names, when)}) + "\n")
+        ctx.print_json_line({"seq": n, **_upcall_json(dp_name, up, names, when)})
         return
     ctx.print(_upcall_line(n, up))
     if summary:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import json
 import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from odp.cli.base import BACKENDS, PROG, UsageError, _add_global_options, _ArgParser, _Exit, _setup_dp
+from odp.cli.base import BACKENDS, JSON_VERSION, PROG, UsageError, _add_global_options, _ArgParser, _Exit, _setup_dp
 from odp.errors import InvalidFlow, OdpError
 
 if TYPE_CHECKING:
@@ -40,6 +41,8 @@ class Command:
     plain: PlainHandler | None = None
     #: A leaf that works on the simulator's state file itself (odp state export/import), given its path.
     on_file: FileHandler | None = None
+    #: Text after a leaf's options in its --help (computed when asked for).
+    epilog: Callable[[], str] | None = None
     aliases: tuple[str, ...] = ()
     children: dict[str, Command] = field(default_factory=dict)
     #: The child that runs when no subcommand is given (go-odp: ``odp datapath`` lists).
@@ -136,6 +139,58 @@ def _cmd_help(a: argparse.Namespace) -> int:
     return 0
 
 
+def _flow_epilog() -> str:
+    """What MATCH and ACTIONS may contain: every key attribute and action the ODP text parser knows."""
+    import textwrap
+
+    from odp import keys, text
+
+    found = (
+        getattr(c, "NAME", None) for c in vars(keys).values() if isinstance(c, type) and issubclass(c, keys.KeyAttr)
+    )
+    names = sorted({n for n in found if isinstance(n, str) and n != "key"})
+    simple = ["drop", "pop_vlan", "pop_eth", "pop_nsh", "ct_clear", "ct", "dec_ttl"]
+    actions = sorted({*getattr(text, "_ACTION_PARSERS", {}), *simple})
+
+    def wrap(label: str, items: list[str]) -> str:
+        return textwrap.fill(", ".join(items), width=100, initial_indent="  ", subsequent_indent="  ") + "\n"
+
+    return (
+        "MATCH: ODP text, comma-separated key attributes, e.g. in_port(1),eth(),eth_type(0x0800),ipv4(dst=10.0.0.1)\n"
+        + wrap("attributes", [f"{n}()" for n in names])
+        + "ACTIONS: ODP text, e.g. set(tunnel(tun_id=0x2a,dst=172.16.0.1)),2 (a port number or name outputs)\n"
+        + wrap("actions", actions)
+        + "Ports may be given by vport name.  ovs-dpctl's documentation describes each attribute's fields.\n"
+    )
+
+
+def _node_help(node: Command, path: list[str]) -> str:
+    """An inner node's help: its commands, one usage line each."""
+    head = f"usage: {' '.join([PROG, *path])} COMMAND ...\n\nCommands:\n"
+    tail = (
+        f"\n'{' '.join([PROG, *path])} COMMAND --help' (or '{' '.join([PROG, *path])} help COMMAND') describes one.\n"
+    )
+    return head + "\n".join(_usage_lines(node, path)) + "\n" + tail
+
+
+def _help(node: Command, path: list[str], words: list[str]) -> int:
+    """``help [COMMAND...]`` below ``node``: the commands of an inner node, the options of a leaf."""
+    for word in words:
+        if not node.children:
+            break
+        child = _resolve(node, word, path)
+        if child is None:
+            raise UsageError(f"unknown command '{' '.join([*path, word])}' (see '{PROG} help')")
+        node, path = child, [*path, child.name]
+    if node is TREE:
+        sys.stdout.write(_overview())
+    elif node.children:
+        sys.stdout.write(_node_help(node, path))
+    else:
+        _leaf_parser(node, path).print_help()
+    return 0
+
+
 def _build_tree() -> Command:
     root = Command(PROG)
     dp = root.add(Command("datapath", aliases=("dp",), default="list"))
@@ -160,7 +215,7 @@ def _build_tree() -> Command:
             _handler("datapath", "_cmd_dp_listen"),
             _setup("datapath", "_setup_dp_listen"),
             "write",
-            usage="[--keys] [--pcap FILE] [--count N] DP",
+            usage="[--summary] [--pcap FILE|-] [--count N] [--timeout S] DP",
         )
     )
     vp = root.add(Command("vport", default="list"))
@@ -275,6 +330,8 @@ def _build_tree() -> Command:
                 usage="[DP] FILE|-",
             )
         )
+    for leaf in ("add", "mod", "get", "delete", "clear", "add-flows", "mod-flows", "del-flows"):
+        fl.children[leaf].epilog = _flow_epilog
     fl.add(Command("flush", "delete every flow", _handler("flow", "_cmd_flow_flush"), _setup_dp, "write", usage="DP"))
     me = root.add(Command("meter"))
     me.add(
@@ -397,7 +454,13 @@ def _main_parser() -> _ArgParser:
 
 
 def _leaf_parser(node: Command, path: list[str]) -> _ArgParser:
-    p = _ArgParser(prog=" ".join([PROG, *path]), description=node.help, allow_abbrev=False)
+    p = _ArgParser(
+        prog=" ".join([PROG, *path]),
+        description=node.help,
+        allow_abbrev=False,
+        epilog=node.epilog() if node.epilog is not None else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     if node.setup is not None:
         node.setup(p)
     _add_global_options(p, suppress=True)
@@ -441,6 +504,8 @@ def _dispatch(args: list[str]) -> int:
         return 2
     node, path = TREE, list[str]()
     while node.children and words and not words[0].startswith("-"):
+        if words[0] == "help":  # 'odp help flow add', 'odp dp help', 'odp flow help add'
+            return _help(node, path, words[1:])
         child = _resolve(node, words[0], path)
         if child is None:
             raise UsageError(f"unknown command '{' '.join([*path, words[0]])}' (see '{PROG} help')")
@@ -454,7 +519,7 @@ def _dispatch(args: list[str]) -> int:
         else:
             subs = ", ".join(node.children)
             if any(w in ("-h", "--help") for w in words):
-                sys.stdout.write("\n".join(_usage_lines(node, path)) + "\n")
+                sys.stdout.write(_node_help(node, path))
                 return 0
             raise UsageError(f"'{' '.join(path)}' needs a subcommand: {subs}")
     a = _leaf_parser(node, path).parse_intermixed_args(words)  # options may come between positionals
@@ -489,12 +554,13 @@ def _dispatch(args: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the ``odp`` command line; returns the exit status (0 ok, 1 error, 2 usage)."""
     args = sys.argv[1:] if argv is None else list(argv)
+    json_errors = "--json" in args
     try:
         return _dispatch(args)
     except _Exit as exc:
         return exc.status
     except UsageError as exc:
-        sys.stderr.write(f"{PROG}: error: {_error_text(exc)}\n")
+        _report(exc, json_errors)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -504,5 +570,21 @@ def main(argv: list[str] | None = None) -> int:
             os.dup2(devnull, sys.stdout.fileno())
         return 1
     except (OdpError, ValueError, OSError) as exc:
-        sys.stderr.write(f"{PROG}: error: {_error_text(exc)}\n")
+        _report(exc, json_errors)
         return 1
+
+
+def _report(exc: BaseException, as_json: bool) -> None:
+    """The one error line on stderr: text, or with --json a JSON object (error, kind, rule, field)."""
+    if not as_json:
+        sys.stderr.write(f"{PROG}: error: {_error_text(exc)}\n")
+        return
+    kind = "usage" if isinstance(exc, UsageError) else type(exc).__name__
+    doc = {
+        "version": JSON_VERSION,
+        "error": _error_text(exc),
+        "kind": kind,
+        "rule": getattr(exc, "rule", None),
+        "field": getattr(exc, "field", None),
+    }
+    sys.stderr.write(json.dumps(doc) + "\n")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -108,7 +107,7 @@ def _cmd_vport_listen(ctx: Ctx, a: argparse.Namespace) -> int:
                             names[ifindex] = str(ifindex)
                     prefix = {"new": "add", "del": "delete"}.get(ev.kind, ev.kind)
                     if ctx.json:
-                        ctx.out.write(json.dumps({"event": prefix, **_vport_json(names[ifindex], ev.vport)}) + "\n")
+                        ctx.print_json_line({"event": prefix, **_vport_json(names[ifindex], ev.vport)})
                     else:
                         ctx.print(f"{prefix} {_vport_spec(names[ifindex], ev.vport)}")
                     ctx.out.flush()

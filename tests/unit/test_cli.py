@@ -37,7 +37,9 @@ class Result:
         return self.out.splitlines()
 
     def json(self) -> Any:
-        return json.loads(self.out)
+        doc = json.loads(self.out)
+        assert doc["version"] == 1 and set(doc) == {"version", "data"}
+        return doc["data"]
 
 
 Run = Callable[..., Result]
@@ -510,7 +512,7 @@ def test_inject_miss_queues_for_listen(topo: Run, tmp_path: Path) -> None:
     _, _, incl, orig = struct.unpack_from("<IIII", data, 24)
     assert incl == orig == 42 and len(data) == 24 + 16 + 42
     rest = ok(topo, "--json", "datapath", "listen", "g").lines  # the second miss, as JSON lines
-    assert len(rest) == 1 and json.loads(rest[0])["in_port"] == 3
+    assert len(rest) == 1 and json.loads(rest[0])["in_port"] == 3 and json.loads(rest[0])["version"] == 1
     r = topo("datapath", "listen", "g")
     assert r.status == 0 and r.out == "" and "no upcalls queued" in r.err
 
@@ -846,3 +848,29 @@ def test_inject_saves_what_came_out_as_pcap(topo: Run, tmp_path: Path) -> None:
     assert len((tmp_path / "out-v3.pcap").read_bytes()) == 24 + 16 + 42
     r = subprocess.run([PYTHON, "-m", "odp", "packet", "inject", "g", "v1", P1, "--pcap", "-"], capture_output=True)
     assert r.returncode == 0 and len(r.stdout) == 24 + 2 * (16 + 42) and b"received 42 bytes" in r.stderr
+
+
+def test_json_errors_are_json_on_stderr(topo: Run) -> None:
+    r = topo("--json", "flow", "add", "g", "in_port(1),eth(),eth_type(0x0800)", "2")
+    assert r.status == 1 and r.out == ""
+    err = json.loads(r.err)
+    assert err["version"] == 1 and err["kind"] == "InvalidFlow" and err["rule"] == "missing-l3"
+    assert err["error"].startswith("invalid flow:") and "field" in err
+    r = topo("--json", "flow", "lst")
+    assert r.status == 2 and json.loads(r.err)["kind"] == "usage"
+    r = topo("dp", "show", "nope", "--json")
+    assert json.loads(r.err)["kind"] == "NotFoundError"
+
+
+def test_help_at_every_level(odp: Run) -> None:
+    dp_help = ok(odp, "dp", "help").out
+    assert dp_help.startswith("usage: odp datapath COMMAND") and "odp datapath listen" in dp_help
+    assert ok(odp, "datapath", "--help").out == dp_help
+    assert ok(odp, "help", "dp").out == dp_help
+    add_help = ok(odp, "flow", "add", "--help").out
+    assert ok(odp, "help", "flow", "add").out == add_help == ok(odp, "flow", "help", "add").out
+    for flag in ("--in-port", "--eth-dst", "--tunnel-id", "--set-tunnel-ipv4-dst", "--output"):
+        assert flag in add_help
+    assert "ipv4()" in add_help and "tunnel()" in add_help and "userspace" in add_help and "check_pkt_len" in add_help
+    assert ok(odp, "help").out == ok(odp, "--help").out
+    assert "unknown command 'flow nope'" in fails(odp, "help", "flow", "nope", status=2)
