@@ -198,6 +198,13 @@ def _apply_kernel(dp: Datapath, ops: list[FlowOp], where: str, counts: dict[str,
             run.append(ops[i])
             i += 1
         if run:
+            from odp.validate import validate_actions, validate_match
+
+            for op in run:  # refused here with its line rather than somewhere in a batch
+                assert op.actions is not None
+                with _at(op, where), _flow_errors():
+                    validate_match(op.match)
+                    validate_actions(op.actions, op.match)
             items = [(op.match, op.actions) for op in run if op.actions is not None]
             try:
                 with _flow_errors():

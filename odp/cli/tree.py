@@ -106,6 +106,14 @@ def _file_handler(module: str, name: str) -> FileHandler:
     return run
 
 
+def _plain(module: str, name: str) -> PlainHandler:
+    def run(a: argparse.Namespace) -> int:
+        handler: PlainHandler = getattr(importlib.import_module(f"odp.cli.{module}"), name)
+        return handler(a)
+
+    return run
+
+
 def _setup(module: str, name: str) -> Callable[[argparse.ArgumentParser], None]:
     def setup(p: argparse.ArgumentParser) -> None:
         getattr(importlib.import_module(f"odp.cli.{module}"), name)(p)
@@ -408,6 +416,15 @@ def _build_tree() -> Command:
             usage="[FILE|-]",
         )
     )
+    root.add(
+        Command(
+            "completion",
+            "a bash or zsh completion script",
+            setup=_setup("completion", "_setup_completion"),
+            plain=_plain("completion", "_cmd_completion"),
+            usage="bash|zsh",
+        )
+    )
     root.add(Command("demo", "the simulator demo (no state, no backend)", plain=_cmd_demo))
     root.add(Command("help", "this overview", plain=_cmd_help))
     return root
@@ -496,6 +513,19 @@ def _dispatch(args: list[str]) -> int:
             sys.stdout.write(f"{PROG} (version unknown)\n")
         return 0
     words: list[str] = list(top.words)
+    if words[:1] == ["__complete"]:  # the shell completion scripts' question (odp.cli.completion)
+        from odp.cli.completion import complete
+
+        backend_opt = next((w.split("=", 1)[1] for w in words if w.startswith("--backend=")), None)
+        state_opt = next((w.split("=", 1)[1] for w in words if w.startswith("--state=")), None)
+        for i, w in enumerate(words[:-1]):
+            if w == "--backend":
+                backend_opt = words[i + 1]
+            elif w == "--state":
+                state_opt = words[i + 1]
+        name = _backend_name(backend_opt or top.backend)
+        sys.stdout.write("".join(c + "\n" for c in complete(words[1:], name, state_opt or top.state)))
+        return 0
     if top.help:
         sys.stdout.write(_overview())
         return 0

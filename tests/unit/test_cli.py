@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -874,3 +875,22 @@ def test_help_at_every_level(odp: Run) -> None:
     assert "ipv4()" in add_help and "tunnel()" in add_help and "userspace" in add_help and "check_pkt_len" in add_help
     assert ok(odp, "help").out == ok(odp, "--help").out
     assert "unknown command 'flow nope'" in fails(odp, "help", "flow", "nope", status=2)
+
+
+def test_shell_completion(topo: Run, state_path: Path) -> None:
+    assert "complete -F _odp odp" in ok(topo, "completion", "bash").out
+    assert ok(topo, "completion", "zsh").out.startswith("#compdef odp")
+    assert ok(topo, "__complete").lines[:2] == ["datapath", "vport"]
+    assert "add-flows" in ok(topo, "__complete", "fl").lines
+    names = ok(topo, "__complete", "--state", str(state_path), "vport", "delete").lines
+    assert {"g", "h", "v1", "vx", "v3", "vx2", "v2"} <= set(names) and "--json" in names
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("no bash")
+    env = {**os.environ, "PATH": f"{Path(PYTHON).parent}:{os.environ.get('PATH', '')}"}
+    script = 'eval "$(odp completion bash)"; COMP_WORDS=(odp fl ad); COMP_CWORD=2; _odp; echo "${COMPREPLY[*]}"'
+    r = subprocess.run([bash, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert r.stdout.split() == ["add", "add-flows"], r.stderr
+    script = 'eval "$(odp completion bash)"; COMP_WORDS=(odp dp show ""); COMP_CWORD=3; _odp; echo "${COMPREPLY[*]}"'
+    r = subprocess.run([bash, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert {"g", "h"} <= set(r.stdout.split()), r.stderr
