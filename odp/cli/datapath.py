@@ -7,8 +7,9 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from odp.cli.base import PROG, Ctx, _setup_dp, _setup_listen_limits
+from odp.cli.base import PROG, CommandError, Ctx, UsageError, _setup_dp, _setup_listen_limits
 from odp.cli.output import _dp_json, _summary, _vport_json, write_pcap_header, write_pcap_record
+from odp.constants import DpFeature
 from odp.datapath import (
     DEFAULT_TUNNEL_PORTS,
     Datapath,
@@ -37,10 +38,68 @@ def _cmd_dp_list(ctx: Ctx, a: argparse.Namespace) -> int:
     return 0
 
 
+#: Datapath user features by name (OVS_DP_F_*), for --features.
+FEATURES = {
+    "unaligned": DpFeature.UNALIGNED,
+    "vport-pids": DpFeature.VPORT_PIDS,
+    "tc-recirc-sharing": DpFeature.TC_RECIRC_SHARING,
+    "per-cpu": DpFeature.DISPATCH_UPCALL_PER_CPU,
+}
+
+
+def _features(text: str) -> int:
+    """``NAME[,NAME...]`` (unaligned, vport-pids, tc-recirc-sharing, per-cpu) or a number."""
+    value = 0
+    for word in (w.strip() for w in text.split(",") if w.strip()):
+        if word in FEATURES:
+            value |= int(FEATURES[word])
+            continue
+        try:
+            value |= int(word, 0)
+        except ValueError:
+            raise CommandError(f"--features: {word!r} is neither a number nor one of {', '.join(FEATURES)}") from None
+    return value
+
+
+def _feature_names(value: int) -> str:
+    names = [name for name, bit in FEATURES.items() if value & bit]
+    rest = value & ~sum(int(b) for b in FEATURES.values())
+    return ",".join([*names, *([f"{rest:#x}"] if rest else [])]) or "none"
+
+
 def _cmd_dp_add(ctx: Ctx, a: argparse.Namespace) -> int:
-    dp = ctx.conn.create_datapath(a.dp)
+    dp = ctx.conn.create_datapath(a.dp, features=0 if a.features is None else _features(a.features))
+    for spec in a.ifaces:  # ovs-dpctl add-dp DP IFACE...: NAME[,type=TYPE][,port_no=N][,dst_port=P]
+        name, *opts = spec.split(",")
+        options = dict(o.partition("=")[::2] for o in opts)
+        unknown = set(options) - {"type", "port_no", "dst_port"}
+        if unknown or not name:
+            raise CommandError(f"interface {spec!r}: NAME[,type=TYPE][,port_no=N][,dst_port=P] (not {sorted(unknown)})")
+        kind = VportKind.parse(options.get("type", "netdev"))
+        if kind == VportKind.NETDEV and ctx.state is not None and name not in ctx.state.host.interfaces:
+            ctx.state.host.add_interface(name)  # as 'vport add netdev' on the simulator
+        try:
+            port_no = int(options["port_no"]) if "port_no" in options else None
+            dst_port = int(options["dst_port"]) if "dst_port" in options else None
+        except ValueError:
+            raise CommandError(f"interface {spec!r}: port_no and dst_port are numbers") from None
+        dp.add_vport(name, kind, port_no=port_no, dst_port=dst_port)
     if ctx.json:
         ctx.print_json(_dp_json(dp.info()))
+    return 0
+
+
+def _cmd_dp_set(ctx: Ctx, a: argparse.Namespace) -> int:
+    dp = ctx.datapath(a.dp)
+    if a.features is None and a.masks_cache_size is None:
+        raise UsageError("datapath set: give --features and/or --masks-cache-size")
+    info = ctx.conn.backend.dp_set(
+        dp.name,
+        features=None if a.features is None else _features(a.features),
+        masks_cache_size=a.masks_cache_size,
+    )
+    if ctx.json:
+        ctx.print_json(_dp_json(info))
     return 0
 
 
@@ -96,6 +155,8 @@ def _cmd_dp_show(ctx: Ctx, a: argparse.Namespace) -> int:
         s, m = info.stats, info.megaflow
         packets = s.hit + s.missed
         ctx.print(f"system@{info.name}:")
+        if a.features_shown:
+            ctx.print(f"  features: {_feature_names(info.features)}  masks cache size: {info.masks_cache_size}")
         ctx.print(f"  lookups: hit:{s.hit} missed:{s.missed} lost:{s.lost}")
         ctx.print(f"  flows: {s.flows}")
         ctx.print(f"  masks: hit:{m.mask_hit} total:{m.masks} hit/pkt:{(m.mask_hit / packets if packets else 0.0):.2f}")
@@ -224,9 +285,26 @@ def _listen_kernel(ctx: Ctx, dp: Datapath, a: argparse.Namespace, pcap: _Pcap) -
     return 0
 
 
+def _setup_dp_add(p: argparse.ArgumentParser) -> None:
+    _setup_dp(p)
+    p.add_argument(
+        "ifaces", metavar="IFACE", nargs="*", help="vports to add (ovs-dpctl add-dp): NAME[,type=TYPE][,port_no=N]"
+    )
+    p.add_argument("--features", metavar="LIST", help=f"user features: {', '.join(FEATURES)} or a number")
+
+
+def _setup_dp_set(p: argparse.ArgumentParser) -> None:
+    _setup_dp(p)
+    p.add_argument("--features", metavar="LIST", help=f"user features: {', '.join(FEATURES)} or a number")
+    p.add_argument("--masks-cache-size", type=int, metavar="N", help="the mask cache's size (0 or a power of two)")
+
+
 def _setup_dp_show(p: argparse.ArgumentParser) -> None:
     p.add_argument("dp", metavar="DP", nargs="*", help="datapaths to show (default: all)")
     p.add_argument("-s", "--statistics", action="store_true", help="print each port's packet counters")
+    p.add_argument(
+        "-f", "--features", dest="features_shown", action="store_true", help="print the user features and cache size"
+    )
 
 
 def _setup_dp_listen(p: argparse.ArgumentParser) -> None:

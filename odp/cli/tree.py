@@ -203,7 +203,26 @@ def _build_tree() -> Command:
     root = Command(PROG)
     dp = root.add(Command("datapath", aliases=("dp",), default="list"))
     dp.add(Command("list", "list datapaths", _handler("datapath", "_cmd_dp_list")))
-    dp.add(Command("add", "create a datapath", _handler("datapath", "_cmd_dp_add"), _setup_dp, "write", usage="DP"))
+    dp.add(
+        Command(
+            "add",
+            "create a datapath (and vports: ovs-dpctl add-dp)",
+            _handler("datapath", "_cmd_dp_add"),
+            _setup("datapath", "_setup_dp_add"),
+            "write",
+            usage="DP [IFACE...] [--features=LIST]",
+        )
+    )
+    dp.add(
+        Command(
+            "set",
+            "change user features, masks cache size",
+            _handler("datapath", "_cmd_dp_set"),
+            _setup("datapath", "_setup_dp_set"),
+            "write",
+            usage="DP [--features=LIST] [--masks-cache-size=N]",
+        )
+    )
     dp.add(
         Command("delete", "delete a datapath", _handler("datapath", "_cmd_dp_delete"), _setup_dp, "write", usage="DP")
     )
@@ -213,7 +232,7 @@ def _build_tree() -> Command:
             "ovs-dpctl show",
             _handler("datapath", "_cmd_dp_show"),
             _setup("datapath", "_setup_dp_show"),
-            usage="[-s] [DP...]",
+            usage="[-s] [-f] [DP...]",
         )
     )
     dp.add(
@@ -252,19 +271,30 @@ def _build_tree() -> Command:
     vp.add(
         Command(
             "delete",
-            "delete a vport",
+            "delete vports (ovs-dpctl del-if)",
             _handler("vport", "_cmd_vport_delete"),
             _setup("vport", "_setup_vport_delete"),
             "write",
-            usage="[DP] NAME",
+            usage="[DP] NAME...",
+        )
+    )
+    vp.add(
+        Command(
+            "set",
+            "change a vport's upcall pids (ovs-dpctl set-if)",
+            _handler("vport", "_cmd_vport_set"),
+            _setup("vport", "_setup_vport_set"),
+            "write",
+            usage="[DP] NAME --upcall-pids=PID[,PID...]",
         )
     )
     vp.add(
         Command(
             "listen",
-            "print vport events (kernel)",
+            "print vport events (sim: the queued ones)",
             _handler("vport", "_cmd_vport_listen"),
             _setup("vport", "_setup_vport_listen"),
+            "write",
             usage="[DP]",
         )
     )

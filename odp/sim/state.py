@@ -124,11 +124,23 @@ class SimState:
 
     host: Host
     upcalls: dict[str, list[QueuedUpcall]] = field(default_factory=dict)
+    #: Vport events (``{"event": "add"|"delete"|"set", "datapath": ..., ...}``) for ``odp vport listen``.
+    vport_events: list[dict[str, Any]] = field(default_factory=list)
 
     def queue_upcall(self, dp_name: str, upcall: Upcall, when: float | None = None) -> None:
         queue = self.upcalls.setdefault(dp_name, [])
         queue.append(QueuedUpcall(time.time() if when is None else when, upcall))
         del queue[:-MAX_QUEUED_UPCALLS]
+
+    def queue_vport_event(self, event: dict[str, Any]) -> None:
+        self.vport_events.append(event)
+        del self.vport_events[:-MAX_QUEUED_UPCALLS]
+
+    def take_vport_events(self, dp_name: str | None = None, count: int | None = None) -> list[dict[str, Any]]:
+        """The oldest ``count`` events (of datapath ``dp_name``), removed from the queue."""
+        taken = [e for e in self.vport_events if dp_name is None or e.get("datapath") == dp_name][:count]
+        self.vport_events = [e for e in self.vport_events if not any(e is t for t in taken)]
+        return taken
 
     def take_upcalls(self, dp_name: str, count: int | None = None) -> list[QueuedUpcall]:
         """The oldest ``count`` (default: all) upcalls queued for ``dp_name``, removed from the queue."""

@@ -331,6 +331,17 @@ class StoredState(SimState):
         self._db.executemany("DELETE FROM upcalls WHERE id = ?", [(r[0],) for r in rows])
         return [upcall_from_json(json.loads(r[1]), d.ifindex) for r in rows]
 
+    def queue_vport_event(self, event: dict[str, Any]) -> None:
+        events = list(self.meta("vport_events") or [])
+        events.append(event)
+        self.set_meta("vport_events", events[-MAX_QUEUED_UPCALLS:])
+
+    def take_vport_events(self, dp_name: str | None = None, count: int | None = None) -> list[dict[str, Any]]:
+        events = list(self.meta("vport_events") or [])
+        taken = [e for e in events if dp_name is None or e.get("datapath") == dp_name][:count]
+        self.set_meta("vport_events", [e for e in events if not any(e is t for t in taken)])
+        return taken
+
     def meta(self, key: str) -> Any:
         """The JSON value stored under ``key`` in the meta table (None if absent)."""
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

@@ -214,11 +214,25 @@ def test_vport_delete_forms(topo: Run) -> None:
     assert ok(topo, "vport", "list").lines == ["netdev g v1 --port-no=1", "vxlan h vx2 --port=4790 --port-no=1"]
     assert "no vport named 'v3'" in fails(topo, "vport", "delete", "v3")
     assert "local port 0" in fails(topo, "vport", "delete", "g", "0")
-    fails(topo, "vport", "delete", "a", "b", "c", status=2)
+    assert "no vport named 'a'" in fails(topo, "vport", "delete", "a", "b", "c")
+    ok(topo, "vport", "add", "netdev", "g", "e1")
+    ok(topo, "vport", "add", "netdev", "g", "e2")
+    ok(topo, "vport", "delete", "g", "e1", "e2")  # ovs-dpctl del-if DP IFACE...
+    assert ok(topo, "vport", "list", "g").lines == ["netdev g v1 --port-no=1"]
 
 
-def test_vport_listen_is_kernel_only(topo: Run) -> None:
-    assert "not available on the sim backend" in fails(topo, "vport", "listen")
+def test_vport_listen_on_the_simulator_and_set(topo: Run) -> None:
+    events = ok(topo, "vport", "listen").lines
+    assert events[0] == "add netdev g v1 --port-no=1" and len(events) == 5  # queued by the topology's adds
+    assert ok(topo, "vport", "listen").lines == []  # taken
+    ok(topo, "datapath", "set", "g", "--features=vport-pids")  # without it the kernel reports the first pid only
+    ok(topo, "vport", "set", "g", "v1", "--upcall-pids=7,8")
+    ok(topo, "vport", "delete", "h", "v2")
+    assert ok(topo, "vport", "listen", "g").lines == ["set netdev g v1 --port-no=1"]
+    assert ok(topo, "--json", "vport", "list", "g").json()[1]["upcall_pids"] == [7, 8]
+    line = json.loads(ok(topo, "--json", "vport", "listen").out)
+    assert line["event"] == "delete" and line["name"] == "v2" and line["version"] == 1
+    assert "--upcall-pids" in fails(topo, "vport", "set", "g", "v1", status=2)
 
 
 # ---------------------------------------------------------------------------
@@ -894,3 +908,21 @@ def test_shell_completion(topo: Run, state_path: Path) -> None:
     script = 'eval "$(odp completion bash)"; COMP_WORDS=(odp dp show ""); COMP_CWORD=3; _odp; echo "${COMPREPLY[*]}"'
     r = subprocess.run([bash, "-c", script], capture_output=True, text=True, env=env, timeout=120)
     assert {"g", "h"} <= set(r.stdout.split()), r.stderr
+
+
+def test_datapath_options_and_add_dp_with_interfaces(odp: Run) -> None:
+    ok(odp, "dp", "add", "x", "e1", "e2,port_no=7", "t0,type=vxlan,dst_port=4799", "--features=unaligned,vport-pids")
+    assert ok(odp, "vport", "list", "x").lines == [
+        "netdev x e1 --port-no=1",
+        "vxlan x t0 --port=4799 --port-no=2",
+        "netdev x e2 --port-no=7",
+    ]
+    shown = ok(odp, "dp", "show", "-f", "x").lines
+    assert shown[1] == "  features: unaligned,vport-pids  masks cache size: 256"
+    ok(odp, "dp", "set", "x", "--features=per-cpu", "--masks-cache-size=64")
+    assert ok(odp, "dp", "show", "-f", "x").lines[1] == "  features: per-cpu  masks cache size: 64"
+    assert ok(odp, "--json", "dp", "list").json()[0]["features"] == 8
+    assert "is neither a number nor one of" in fails(odp, "dp", "set", "x", "--features=fast")
+    assert "power of two" in fails(odp, "dp", "set", "x", "--masks-cache-size=3")
+    assert "NAME[,type=TYPE]" in fails(odp, "dp", "add", "y", "e3,colour=red")
+    assert ok(odp, "dp", "list").lines == ["x"]  # a refused add-dp leaves nothing behind (one transaction)
