@@ -18,6 +18,7 @@ from odp.datapath import (
     VportInfo,
     VportKind,
 )
+from odp.errors import NotSupported
 from odp.text import format_match
 
 if TYPE_CHECKING:
@@ -240,6 +241,8 @@ def _ready(dp: Datapath, pids: str) -> None:
 
 def _cmd_dp_listen(ctx: Ctx, a: argparse.Namespace) -> int:
     dp = ctx.datapath(a.dp)
+    if a.dispatch != "auto" and ctx.state is not None:
+        raise NotSupported("--dispatch: the simulator's listen prints queued upcalls, it has no dispatch mode")
     pcap = _Pcap(ctx, a.pcap)
     try:
         if ctx.state is not None:
@@ -263,7 +266,8 @@ def _listen_kernel(ctx: Ctx, dp: Datapath, a: argparse.Namespace, pcap: _Pcap) -
     names = dp.port_names()
     seen = 0
     deadline = None if a.timeout is None else time.monotonic() + a.timeout
-    with dp.listen() as listener:
+    listener_of: Any = ctx.conn.backend.upcall_listener  # the kernel's takes the dispatch mode
+    with listener_of(dp.name, dispatch=a.dispatch) if a.dispatch != "auto" else dp.listen() as listener:
         if a.ready:
             # The listener's creation pointed the datapath's and vports' upcall pids at it.
             _ready(dp, str(getattr(listener, "pid", "?")))
@@ -312,6 +316,12 @@ def _setup_dp_listen(p: argparse.ArgumentParser) -> None:
     p.add_argument("--summary", action="store_true", help="also print each packet's port, length and layers")
     p.add_argument("--keys", action="store_true", help=argparse.SUPPRESS)  # the key is always printed now
     p.add_argument("--pcap", metavar="FILE", help="also write the packets to this pcap file ('-': stdout, as a stream)")
+    p.add_argument(
+        "--dispatch",
+        choices=("auto", "per-vport", "per-cpu"),
+        default="auto",
+        help="kernel: upcalls through the vports' pids, or the datapath's per-CPU pids (default: what the kernel has)",
+    )
     p.add_argument(
         "--no-ready", dest="ready", action="store_false", help="no 'listening on DP: netlink pid N' line on stderr"
     )

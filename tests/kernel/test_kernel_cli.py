@@ -99,12 +99,13 @@ def test_cli_flows_file_and_filter_on_kernel(capsys: pytest.CaptureFixture[str],
     assert code == 1 and err.startswith(f"odp: error: {path}:2: ") and err.count("\n") == 1, err
 
 
-def test_cli_listen_ready_line_on_kernel(capsys: pytest.CaptureFixture[str], dpname: str) -> None:
+@pytest.mark.parametrize("dispatch", ["auto", "per-vport", "per-cpu"])
+def test_cli_listen_ready_line_on_kernel(capsys: pytest.CaptureFixture[str], dpname: str, dispatch: str) -> None:
     """A script waits for the ready line, then causes an upcall to the pid it names: the listener prints it."""
     assert odp(capsys, "datapath", "add", dpname)[0] == 0
     listen = subprocess.Popen(
         [sys.executable, "-m", "odp", "--backend", "kernel", "datapath", "listen", dpname, "--count", "1",
-         "--timeout", "120"],
+         "--timeout", "120", "--dispatch", dispatch],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -115,7 +116,8 @@ def test_cli_listen_ready_line_on_kernel(capsys: pytest.CaptureFixture[str], dpn
         assert ready.startswith(f"odp: listening on {dpname}: netlink pid "), ready
         pid = int(ready.rsplit(" ", 1)[1])
         code, out, _ = odp(capsys, "--json", "vport", "list", dpname)
-        assert json.loads(out)["data"][0]["upcall_pids"] == [pid]  # the local port points at the listener
+        if dispatch == "per-vport":
+            assert json.loads(out)["data"][0]["upcall_pids"] == [pid]  # the local port points at the listener
         frame = "02000000000202000000000108004500001c0001000040110000" + "0a0000010a000002" + "04d20050000800" + "00"
         code, _, err = odp(capsys, "packet", "execute", dpname, frame, f"userspace(pid={pid},userdata(0a0b))")
         assert code == 0, err
