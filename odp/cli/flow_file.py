@@ -24,7 +24,7 @@ import argparse
 import re
 import sys
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -149,26 +149,30 @@ class _line_errors:  # noqa: N801 - used as a context manager, like contextlib's
 def run_flows_file(ctx: Ctx, dp: Datapath, file: str, default: str) -> dict[str, int]:
     """Parse ``file`` whole, then apply it to ``dp``; the count of each command applied."""
     lines, where = _read(file)
-    ops: list[FlowOp] = []
-    for number, text in lines:
-        line = parse_flow_line(number, text, default, where)
-        with _line_errors(where, number):
-            match, ufid = _parse_key_text(line.flow, dp)
-            actions = None if line.actions is None else _parse_actions_text(line.actions, dp)
-        ops.append(FlowOp(line, match, ufid, actions))
-    counts = dict.fromkeys(COMMANDS, 0)
-    bar = _progress(len(ops), f"{default}-flows")
+    bar = _progress(len(lines), "checking")
     try:
-        with bar if bar is not None else nullcontext():
-            if ctx.state is None:
-                _apply_kernel(dp, ops, where, counts, bar)
-            else:
-                for op in ops:
-                    with _at(op, where):
-                        _apply_one(dp, op)
-                    counts[op.line.command] += 1
-                    if bar is not None:
-                        bar.update(1)
+        ops: list[FlowOp] = []
+        for number, text in lines:
+            line = parse_flow_line(number, text, default, where)
+            with _line_errors(where, number):
+                match, ufid = _parse_key_text(line.flow, dp)
+                actions = None if line.actions is None else _parse_actions_text(line.actions, dp)
+            ops.append(FlowOp(line, match, ufid, actions))
+            if bar is not None:
+                bar.update(1)
+        counts = dict.fromkeys(COMMANDS, 0)
+        if bar is not None:
+            bar.reset(total=len(ops))
+            bar.set_description(f"{default}-flows")
+        if ctx.state is None:
+            _apply_kernel(dp, ops, where, counts, bar)
+        else:
+            for op in ops:
+                with _at(op, where):
+                    _apply_one(dp, op)
+                counts[op.line.command] += 1
+                if bar is not None:
+                    bar.update(1)
     finally:
         if bar is not None:
             bar.close()

@@ -926,3 +926,32 @@ def test_datapath_options_and_add_dp_with_interfaces(odp: Run) -> None:
     assert "power of two" in fails(odp, "dp", "set", "x", "--masks-cache-size=3")
     assert "NAME[,type=TYPE]" in fails(odp, "dp", "add", "y", "e3,colour=red")
     assert ok(odp, "dp", "list").lines == ["x"]  # a refused add-dp leaves nothing behind (one transaction)
+
+
+def test_flows_file_progress_bar_on_a_terminal(topo: Run, tmp_path: Path) -> None:
+    """Long files show a progress bar when stderr is a terminal (and nothing when it is not)."""
+    import fcntl
+    import pty
+    import termios
+
+    path = tmp_path / "many.txt"
+    path.write_text(
+        "".join(f"in_port(1),eth(),eth_type(0x0800),ipv4(dst=10.0.{i >> 8}.{i & 255}) 3\n" for i in range(1200))
+    )
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    proc = subprocess.Popen([PYTHON, "-m", "odp", "flow", "add-flows", "g", str(path)], stderr=slave)
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    assert proc.wait(timeout=300) == 0
+    assert b"add-flows:" in seen and b"/1200" in seen
+    assert len(ok(topo, "flow", "list", "g").lines) == 1200
