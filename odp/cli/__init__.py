@@ -4,26 +4,34 @@ Commands (any unambiguous prefix works: ``odp dp a x``, ``odp fl l x``;
 ``dp`` is an alias of ``datapath``)::
 
     odp datapath [list]                       datapath names, one per line (the syntax that creates them)
-    odp datapath add|delete DP
-    odp datapath show [-s] [DP...]            like ovs-dpctl show
-    odp datapath listen [--keys] [--pcap FILE] [--count N] [--timeout S] DP
+    odp datapath add DP [IFACE...] [--features=LIST]     (ovs-dpctl add-dp: IFACE is NAME[,type=T][,port_no=N])
+    odp datapath set DP [--features=LIST] [--masks-cache-size=N]
+    odp datapath delete DP
+    odp datapath show [-s] [-f] [DP...]       like ovs-dpctl show
+    odp datapath listen [--summary] [--pcap FILE|-] [--count N] [--timeout S] [--dispatch MODE] DP
+                                              MISS upcall[N]: KEY lines; a ready line on stderr (kernel)
     odp vport [list] [DP]                     "TYPE DP NAME [--port=UDP] --port-no=N" lines
     odp vport add netdev|internal|vxlan|gre|geneve DP NAME [--port=UDP] [--port-no=N]
-    odp vport delete [DP] NAME                (without DP: the vport of that name in any datapath)
-    odp vport listen [DP]                     vport events (kernel only)
-    odp flow list DP [--names] [--ufid] [--stats]    one line per flow, as ovs-dpctl dump-flows
+    odp vport delete [DP] NAME...             (without DP: the vport of that name in any datapath)
+    odp vport set [DP] NAME --upcall-pids=P[,P...]   (ovs-dpctl set-if)
+    odp vport listen [DP]                     vport events (sim: the ones queued by vport commands)
+    odp flow list [DP] [FILTER] [-m] [--names] [--ufid]   as ovs-dpctl dump-flows [filter=...]
     odp flow add DP [MATCH ACTIONS] [--ufid=U] [key flags] [action flags]
     odp flow mod DP MATCH ACTIONS [--clear] [--may-create]
     odp flow get DP [MATCH] [--ufid=U] [--names]
     odp flow delete DP [MATCH] [--ufid=U] [key flags]
     odp flow clear DP [MATCH] [key flags]     clear a flow's statistics (go-odp)
+    odp flow add-flows|mod-flows|del-flows [DP] FILE|-   ovs-dpctl's flows files
     odp flow flush DP                         delete every flow
     odp meter features DP                     max meters, max bands, band types
     odp meter set DP ID [--rate=N --burst=N [--type=drop|N]] [--kbps] [--clear] [--stats=P,B]
     odp meter get DP ID                       a meter's packets, bytes, used and per-band counts
     odp meter delete DP ID
     odp packet execute DP PACKET ACTIONS [--in-port=P] [--key=MATCH]
-    odp packet inject DP PORT PACKET          simulator only: run a packet through, print a trace
+    odp packet inject DP PORT PACKET [--pcap FILE]   simulator only: run a packet through, print a trace
+    odp state export|import [FILE|-]          the simulator's state as JSON, and back
+    odp completion bash|zsh                   a shell completion script
+    odp help [COMMAND...]                     (also 'odp dp help', '--help' anywhere)
     odp demo                                  the simulator demo (two hosts joined by VXLAN)
 
 ``MATCH`` and ``ACTIONS`` are ODP text as ovs-dpctl reads it; ports may be

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import stat
@@ -184,11 +185,19 @@ def test_reading_commands_need_no_write_access() -> None:
     system_python = Path("/usr/bin/python3")
     if os.geteuid() != 0 or not system_python.exists():
         pytest.skip("needs root (to run a command as nobody) and a system python3")
-    repo = Path(__file__).resolve().parents[2]
+    package = Path(__file__).resolve().parents[2] / "odp"
     with tempfile.TemporaryDirectory() as tmp:
         where = Path(tmp)
         where.chmod(0o755)
-        path = where / "s.db"
+        # A copy of the package nobody can read (the work tree may be under a private directory).
+        code = where / "code"
+        shutil.copytree(package, code / "odp", ignore=shutil.ignore_patterns("__pycache__"))
+        for d in [code, *code.rglob("*")]:
+            d.chmod(0o755 if d.is_dir() else 0o644)
+        state_dir = where / "state"
+        state_dir.mkdir()
+        state_dir.chmod(0o755)
+        path = state_dir / "s.db"
         replace_store(path, host_with_flows(3))
         path.chmod(0o644)
 
@@ -200,7 +209,7 @@ def test_reading_commands_need_no_write_access() -> None:
                 timeout=120,
                 user="nobody",
                 cwd="/",
-                env={"PATH": "/usr/bin:/bin", "HOME": "/", "PYTHONPATH": str(repo)},
+                env={"PATH": "/usr/bin:/bin", "HOME": "/", "PYTHONPATH": str(code)},
             )
 
         r = as_nobody("flow", "list", "g")
@@ -209,7 +218,7 @@ def test_reading_commands_need_no_write_access() -> None:
         r = as_nobody("dp", "add", "h")
         assert r.returncode == 1 and r.stderr.startswith(f"odp: error: {path}: read-only"), r.stderr
         assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
-        assert sorted(p.name for p in where.iterdir()) == ["s.db"]
+        assert sorted(p.name for p in state_dir.iterdir()) == ["s.db"]
 
 
 def test_killed_writers_lose_no_committed_update(tmp_path: Path) -> None:
