@@ -721,7 +721,7 @@ class SimBackend(Backend):
 
     def flow_dump(self, dp: DpRef, *, ufid_flags: int = 0) -> Iterator[Flow]:
         d = self._dp(dp)
-        for f in d.table.flows():
+        for f in d.table.iter_flows():
             yield self._flow(f, ufid_flags)
 
     # -- meters ---------------------------------------------------------------

@@ -9,6 +9,7 @@ is emptied whenever the table changes, so it can never return a stale flow.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from odp._cache import last_by_identity
@@ -92,6 +93,10 @@ class FlowTable:
 
     def flows(self) -> list[SimFlow]:
         return [f for t in self._masks for f in t.flows.values()]
+
+    def iter_flows(self) -> Iterator[SimFlow]:
+        """The flows in table order, one at a time (a stored table reads them as they are asked for)."""
+        return iter(self.flows())
 
     # packet path -------------------------------------------------------------
     def lookup(self, key: int) -> SimFlow | None:

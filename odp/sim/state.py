@@ -1,8 +1,11 @@
 """Simulator state on disk: a simulated host saved between ``odp --backend sim`` invocations.
 
 The simulator lives in memory; the command line gives it a life across
-processes by loading a :class:`~odp.sim.network.Host` from a JSON file,
-running one command on it and saving it again.  Everything the kernel would
+processes by loading a :class:`~odp.sim.network.Host`, running one command
+on it and saving what changed.  The command line's store is a database
+(:mod:`odp.sim.store`, which loads only what a command needs); this module
+holds the records it keeps and the JSON document that is the readable
+export format (``odp state export|import``).  Everything the kernel would
 remember is kept:
 
 * the host: name, the Linux version it behaves as, underlay IPv4 address and
@@ -30,23 +33,20 @@ listeners (their pids stay in the vports, so upcalls to them are lost, as
 with a netlink socket that was closed), the exact-match cache
 (rebuilt by the next lookups) and the sample() random generator's position.
 
-Concurrency: :func:`locked_state` holds an exclusive ``fcntl`` lock on a
-sidecar file (``<state>.lock``) around load, modify and save, and
-:func:`save_host` writes a temporary file in the same directory, fsyncs it
-and renames it over the state (``os.replace``), so readers never see a
-partial file and concurrent invocations never lose each other's changes.
+Concurrency: :func:`odp.sim.store.open_state` runs a command in one database
+transaction (see :mod:`odp.sim.store`); :func:`save_state` writes a JSON
+document to a temporary file in the same directory, fsyncs it and renames it
+over the target (``os.replace``), so readers never see a partial file.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import ipaddress
 import json
 import os
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,15 +74,12 @@ __all__ = [
     "SimState",
     "StateError",
     "default_state_path",
-    "load_host",
-    "load_state",
-    "lock_path",
-    "locked_state",
     "match_text",
     "new_host",
     "save_host",
     "save_state",
     "state_from_json",
+    "state_from_text",
     "state_to_json",
 ]
 
@@ -127,21 +124,38 @@ class SimState:
 
     host: Host
     upcalls: dict[str, list[QueuedUpcall]] = field(default_factory=dict)
+    #: Vport events (``{"event": "add"|"delete"|"set", "datapath": ..., ...}``) for ``odp vport listen``.
+    vport_events: list[dict[str, Any]] = field(default_factory=list)
 
     def queue_upcall(self, dp_name: str, upcall: Upcall, when: float | None = None) -> None:
         queue = self.upcalls.setdefault(dp_name, [])
         queue.append(QueuedUpcall(time.time() if when is None else when, upcall))
         del queue[:-MAX_QUEUED_UPCALLS]
 
-    def take_upcalls(self, dp_name: str) -> list[QueuedUpcall]:
-        return self.upcalls.pop(dp_name, [])
+    def queue_vport_event(self, event: dict[str, Any]) -> None:
+        self.vport_events.append(event)
+        del self.vport_events[:-MAX_QUEUED_UPCALLS]
+
+    def take_vport_events(self, dp_name: str | None = None, count: int | None = None) -> list[dict[str, Any]]:
+        """The oldest ``count`` events (of datapath ``dp_name``), removed from the queue."""
+        taken = [e for e in self.vport_events if dp_name is None or e.get("datapath") == dp_name][:count]
+        self.vport_events = [e for e in self.vport_events if not any(e is t for t in taken)]
+        return taken
+
+    def take_upcalls(self, dp_name: str, count: int | None = None) -> list[QueuedUpcall]:
+        """The oldest ``count`` (default: all) upcalls queued for ``dp_name``, removed from the queue."""
+        queue = self.upcalls.pop(dp_name, [])
+        if count is not None and queue[count:]:
+            self.upcalls[dp_name] = queue[count:]
+            queue = queue[:count]
+        return queue
 
 
 def default_state_path() -> Path:
-    """``$XDG_STATE_HOME/odp/sim.json``, else ``~/.local/state/odp/sim.json``."""
+    """``$XDG_STATE_HOME/odp/sim.db``, else ``~/.local/state/odp/sim.db``."""
     base = os.environ.get("XDG_STATE_HOME")
     root = Path(base) if base and os.path.isabs(base) else Path.home() / ".local" / "state"
-    return root / "odp" / "sim.json"
+    return root / "odp" / "sim.db"
 
 
 def new_host(name: str = "sim", ip: str = DEFAULT_HOST_IP) -> Host:
@@ -179,7 +193,7 @@ def match_text(match: Match) -> str:
     return ",".join(parts)
 
 
-def _upcall_to_json(q: QueuedUpcall) -> dict[str, Any]:
+def upcall_to_json(q: QueuedUpcall) -> dict[str, Any]:
     u = q.upcall
     return {
         "time": q.time,
@@ -191,7 +205,7 @@ def _upcall_to_json(q: QueuedUpcall) -> dict[str, Any]:
     }
 
 
-def _upcall_from_json(data: dict[str, Any], dp_ifindex: int) -> QueuedUpcall:
+def upcall_from_json(data: dict[str, Any], dp_ifindex: int) -> QueuedUpcall:
     userdata = data.get("userdata")
     upcall = Upcall(
         kind=UpcallKind.MISS if data["kind"] == "miss" else UpcallKind.ACTION,
@@ -204,7 +218,7 @@ def _upcall_from_json(data: dict[str, Any], dp_ifindex: int) -> QueuedUpcall:
     return QueuedUpcall(float(data["time"]), upcall)
 
 
-def _flow_to_json(f: SimFlow, now_mono: int, now_wall: float) -> dict[str, Any]:
+def flow_to_json(f: SimFlow, now_mono: int, now_wall: float) -> dict[str, Any]:
     used = None if f.used is None else round(now_wall * 1000 - (now_mono - f.used))
     return {
         "match": match_text(f.match),
@@ -217,7 +231,10 @@ def _flow_to_json(f: SimFlow, now_mono: int, now_wall: float) -> dict[str, Any]:
     }
 
 
-def _flow_from_json(data: dict[str, Any], now_mono: int, now_wall: float, kernel: Kernel) -> SimFlow:
+def flow_from_json(data: dict[str, Any], now_mono: int, now_wall: float, kernel: Kernel | None = None) -> SimFlow:
+    """A flow record back as a flow, checked again as ``kernel`` checks flows
+    (None: the newest rules; the flow was checked as its host's kernel when
+    it was installed)."""
     from odp.validate import validate_actions, validate_match
 
     match = parse_match(data["match"])
@@ -308,59 +325,62 @@ def _meters_from_json(table: MeterTable, data: dict[str, Any], now_mono: int, no
         table.count += 1
 
 
+def host_to_json(host: Host) -> dict[str, Any]:
+    """The ``host`` record of a state document: the host without its datapaths."""
+    return {
+        "name": host.name,
+        "kernel": str(host.kernel),
+        "ip": None if host.ip is None else _ip_text(host.ip),
+        "mac": format_mac(host.mac),
+        "seed": host.seed,
+        "next_ifindex": host.next_ifindex,
+        "next_pid": host.next_pid,
+        "neighbors": {_ip_text(ip): format_mac(mac) for ip, mac in sorted(host.neighbors.items())},
+        "interfaces": [
+            {"name": i.name, "ifindex": i.ifindex, "mac": format_mac(i.mac), "owned_by_vport": i.owned_by_vport}
+            for i in sorted(host.interfaces.values(), key=lambda i: i.ifindex)
+        ],
+    }
+
+
+def datapath_to_json(d: SimDatapath, now_mono: int, now_wall: float) -> dict[str, Any]:
+    """A datapath's record without its flows and queued upcalls (which a state keeps one by one)."""
+    return {
+        "name": d.name,
+        "ifindex": d.ifindex,
+        "features": d.features,
+        "masks_cache_size": d.masks_cache_size,
+        "hit": d.counters.hit,
+        "missed": d.counters.missed,
+        "lost": d.counters.lost,
+        "mask_hit": d.table.stats.mask_hit,
+        "cache_hit": d.table.stats.cache_hit,
+        "vports": [
+            {
+                "port_no": v.port_no,
+                "name": v.name,
+                "type": v.kind.value,
+                "dst_port": v.dst_port,
+                "upcall_pids": list(v.upcall_pids),
+                "stats": {name: getattr(v.counters, name) for name in _COUNTER_FIELDS},
+            }
+            for v in sorted(d.vports.values(), key=lambda v: v.port_no)
+        ],
+        "meters": _meters_to_json(d.meters, now_mono, now_wall),
+    }
+
+
 def state_to_json(state: SimState) -> dict[str, Any]:
     """The JSON document for ``state`` (see the module doc for what it holds)."""
     host = state.host
-    next_ifindex, next_pid = host.next_ifindex, host.next_pid
     now_mono, now_wall = host.clock(), time.time()
     datapaths = []
     for d in host.datapaths.values():
-        datapaths.append(
-            {
-                "name": d.name,
-                "ifindex": d.ifindex,
-                "features": d.features,
-                "masks_cache_size": d.masks_cache_size,
-                "hit": d.counters.hit,
-                "missed": d.counters.missed,
-                "lost": d.counters.lost,
-                "mask_hit": d.table.stats.mask_hit,
-                "cache_hit": d.table.stats.cache_hit,
-                "vports": [
-                    {
-                        "port_no": v.port_no,
-                        "name": v.name,
-                        "type": v.kind.value,
-                        "dst_port": v.dst_port,
-                        "upcall_pids": list(v.upcall_pids),
-                        "stats": {name: getattr(v.counters, name) for name in _COUNTER_FIELDS},
-                    }
-                    for v in sorted(d.vports.values(), key=lambda v: v.port_no)
-                ],
-                "flows": [_flow_to_json(f, now_mono, now_wall) for f in d.table.flows()],
-                "meters": _meters_to_json(d.meters, now_mono, now_wall),
-                "upcalls": [_upcall_to_json(q) for q in state.upcalls.get(d.name, [])],
-            }
-        )
-    return {
-        "format": FORMAT,
-        "version": VERSION,
-        "host": {
-            "name": host.name,
-            "kernel": str(host.kernel),
-            "ip": None if host.ip is None else _ip_text(host.ip),
-            "mac": format_mac(host.mac),
-            "seed": host.seed,
-            "next_ifindex": next_ifindex,
-            "next_pid": next_pid,
-            "neighbors": {_ip_text(ip): format_mac(mac) for ip, mac in sorted(host.neighbors.items())},
-            "interfaces": [
-                {"name": i.name, "ifindex": i.ifindex, "mac": format_mac(i.mac), "owned_by_vport": i.owned_by_vport}
-                for i in sorted(host.interfaces.values(), key=lambda i: i.ifindex)
-            ],
-        },
-        "datapaths": datapaths,
-    }
+        record = datapath_to_json(d, now_mono, now_wall)
+        record["flows"] = [flow_to_json(f, now_mono, now_wall) for f in d.table.flows()]
+        record["upcalls"] = [upcall_to_json(q) for q in state.upcalls.get(d.name, [])]
+        datapaths.append(record)
+    return {"format": FORMAT, "version": VERSION, "host": host_to_json(host), "datapaths": datapaths}
 
 
 def state_from_json(doc: object, where: str = "state") -> SimState:
@@ -378,9 +398,9 @@ def state_from_json(doc: object, where: str = "state") -> SimState:
         raise StateError(f"{where}: inconsistent state: {detail}") from None
 
 
-def _build(doc: dict[str, Any]) -> SimState:
-    h = doc["host"]
-    # A file written before the kernel was saved is the default kernel's.
+def host_from_json(h: dict[str, Any]) -> Host:
+    """The host of a ``host`` record (:func:`host_to_json`), without datapaths."""
+    # A state written before the kernel was saved is the default kernel's.
     host = Host(str(h["name"]), seed=int(h.get("seed", 0)), kernel=str(h.get("kernel", TESTED)))
     host.mac = parse_mac(h["mac"])
     if h.get("ip"):
@@ -392,48 +412,62 @@ def _build(doc: dict[str, Any]) -> SimState:
         iface.ifindex = int(i["ifindex"])
     host.next_ifindex = int(h["next_ifindex"])
     host.next_pid = int(h["next_pid"])
+    return host
+
+
+def datapath_from_json(host: Host, dd: dict[str, Any], now_mono: int, now_wall: float) -> SimDatapath:
+    """A datapath record (:func:`datapath_to_json`) rebuilt on ``host``, with an empty flow table.
+
+    The caller adds it to ``host.datapaths`` (and its flows to its table).
+    """
+    name = str(dd["name"])
+    d = SimDatapath(host, name, int(dd["ifindex"]), int(dd.get("features", 0)), 0)
+    d.masks_cache_size = int(dd.get("masks_cache_size", 256))
+    d.counters.hit, d.counters.missed, d.counters.lost = int(dd["hit"]), int(dd["missed"]), int(dd["lost"])
+    d.table.stats.mask_hit = int(dd.get("mask_hit", 0))
+    d.table.stats.cache_hit = int(dd.get("cache_hit", 0))
+    for vd in dd["vports"]:
+        vname = str(vd["name"])
+        if vname not in host.interfaces:
+            raise StateError(f"vport {vname!r} of datapath {name!r} has no network device")
+        iface = host.interfaces[vname]
+        if iface.attached is not None:
+            raise StateError(f"network device {vname!r} is attached to two vports")
+        counters = Counters(**{k: int(vd.get("stats", {}).get(k, 0)) for k in _COUNTER_FIELDS})
+        port_no = int(vd["port_no"])
+        dst_port = vd.get("dst_port")
+        vport = make_vport(
+            port_no,
+            vname,
+            VportKind.parse(vd["type"]),
+            iface,
+            upcall_pids=tuple(int(p) for p in vd.get("upcall_pids", [0])) or (0,),
+            dst_port=None if dst_port is None else int(dst_port),
+            counters=counters,
+        )
+        iface.attached = (d, port_no)
+        d.vports[port_no] = vport
+    if 0 not in d.vports:
+        raise StateError(f"datapath {name!r} has no local port 0")
+    if "meters" in dd:
+        _meters_from_json(d.meters, dd["meters"], now_mono, now_wall)
+    return d
+
+
+def _build(doc: dict[str, Any]) -> SimState:
+    host = host_from_json(doc["host"])
     state = SimState(host)
     now_mono, now_wall = host.clock(), time.time()
     for dd in doc.get("datapaths", []):
-        name = str(dd["name"])
-        d = SimDatapath(host, name, int(dd["ifindex"]), int(dd.get("features", 0)), 0)
-        d.masks_cache_size = int(dd.get("masks_cache_size", 256))
-        d.counters.hit, d.counters.missed, d.counters.lost = int(dd["hit"]), int(dd["missed"]), int(dd["lost"])
-        d.table.stats.mask_hit = int(dd.get("mask_hit", 0))
-        d.table.stats.cache_hit = int(dd.get("cache_hit", 0))
-        for vd in dd["vports"]:
-            vname = str(vd["name"])
-            if vname not in host.interfaces:
-                raise StateError(f"vport {vname!r} of datapath {name!r} has no network device")
-            iface = host.interfaces[vname]
-            if iface.attached is not None:
-                raise StateError(f"network device {vname!r} is attached to two vports")
-            counters = Counters(**{k: int(vd.get("stats", {}).get(k, 0)) for k in _COUNTER_FIELDS})
-            port_no = int(vd["port_no"])
-            dst_port = vd.get("dst_port")
-            vport = make_vport(
-                port_no,
-                vname,
-                VportKind.parse(vd["type"]),
-                iface,
-                upcall_pids=tuple(int(p) for p in vd.get("upcall_pids", [0])) or (0,),
-                dst_port=None if dst_port is None else int(dst_port),
-                counters=counters,
-            )
-            iface.attached = (d, port_no)
-            d.vports[port_no] = vport
-        if 0 not in d.vports:
-            raise StateError(f"datapath {name!r} has no local port 0")
+        d = datapath_from_json(host, dd, now_mono, now_wall)
         for fd in dd.get("flows", []):
-            d.table.insert(_flow_from_json(fd, now_mono, now_wall, host.kernel))
+            d.table.insert(flow_from_json(fd, now_mono, now_wall, host.kernel))
         if len(d.table) != len(dd.get("flows", [])):
-            raise StateError(f"datapath {name!r}: two flows have the same mask and key")
-        if "meters" in dd:
-            _meters_from_json(d.meters, dd["meters"], now_mono, now_wall)
-        host.datapaths[name] = d
-        queued = [_upcall_from_json(u, d.ifindex) for u in dd.get("upcalls", [])]
+            raise StateError(f"datapath {d.name!r}: two flows have the same mask and key")
+        host.datapaths[d.name] = d
+        queued = [upcall_from_json(u, d.ifindex) for u in dd.get("upcalls", [])]
         if queued:
-            state.upcalls[name] = queued
+            state.upcalls[d.name] = queued
     return state
 
 
@@ -442,20 +476,19 @@ def _build(doc: dict[str, Any]) -> SimState:
 # ---------------------------------------------------------------------------
 
 
-def load_state(path: str | os.PathLike[str]) -> SimState:
-    """The state saved at ``path``; a fresh host (:func:`new_host`) when the file does not exist."""
-    p = Path(path)
+def state_from_text(data: bytes, where: str) -> SimState:
+    """A state from the bytes of a JSON document (StateError naming ``where`` if it is not one)."""
+    if not data.strip():
+        raise StateError(f"{where}: an empty file, not an odp simulator state")
     try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return SimState(new_host())
-    if not text.strip():
-        return SimState(new_host())  # created but never written (e.g. by hand with touch)
-    try:
-        doc = json.loads(text)
+        doc = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise StateError(f"{where}: not valid JSON (not UTF-8 text: {exc.reason} at byte {exc.start})") from None
     except json.JSONDecodeError as exc:
-        raise StateError(f"{p}: not valid JSON ({exc})") from None
-    return state_from_json(doc, str(p))
+        raise StateError(f"{where}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise StateError(f"{where}: not valid JSON (nested too deeply)") from None
+    return state_from_json(doc, where)
 
 
 def save_state(state: SimState, path: str | os.PathLike[str]) -> None:
@@ -479,36 +512,3 @@ def save_state(state: SimState, path: str | os.PathLike[str]) -> None:
 def save_host(host: Host, path: str | os.PathLike[str]) -> None:
     """Save ``host`` (its datapaths, vports, flows, counters and devices) to ``path`` atomically."""
     save_state(SimState(host), path)
-
-
-def load_host(path: str | os.PathLike[str]) -> Host:
-    """The host saved at ``path`` (a fresh one if there is no file)."""
-    return load_state(path).host
-
-
-def lock_path(path: str | os.PathLike[str]) -> Path:
-    """The sidecar file :func:`locked_state` locks: ``<path>.lock``."""
-    p = Path(path)
-    return p.with_name(p.name + ".lock")
-
-
-@contextlib.contextmanager
-def locked_state(path: str | os.PathLike[str], *, write: bool = True) -> Iterator[SimState]:
-    """Load the state under a lock, yield it, and save it when the block ends without an exception.
-
-    ``write=False`` takes a shared lock and never saves (for commands that
-    only read).  The lock is an ``fcntl.flock`` on ``<path>.lock``, so
-    concurrent invocations (processes or threads with their own file
-    descriptors) run one load-modify-save after the other.
-    """
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path(p), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX if write else fcntl.LOCK_SH)
-        state = load_state(p)
-        yield state
-        if write:
-            save_state(state, p)
-    finally:
-        os.close(fd)

@@ -55,7 +55,8 @@ from odp.netlink.messages import (
 )
 from odp.sim.datapath import SimBackend
 from odp.sim.network import Host
-from odp.sim.state import load_host, save_host
+from odp.sim.state import save_host
+from odp.sim.store import load_host
 from odp.text import format_actions, format_match, parse_actions, parse_match
 
 PROPS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -188,11 +189,16 @@ def test_simulator_state_and_json_keep_the_exact_probability(
     dp.add_vport("v1")
     acts = parse_actions("sample(sample=50.79%,actions(1))")
     dp.add_flow("in_port(1),eth(),eth_type(0x0800),ipv4()", acts)
-    save_host(host, state)
+    save_host(host, state)  # the JSON export format
     (flow,) = load_host(state).datapaths["g"].table.flows()
     assert flow.actions == acts
-    assert main(["--backend", "sim", "--state", str(state), "--json", "flow", "list", "g"]) == 0
-    (row,) = json.loads(capsys.readouterr().out)
+    db = tmp_path / "s.db"  # the command line's state database, imported from it
+    assert main(["--backend", "sim", "--state", str(db), "state", "import", str(state)]) == 0
+    (flow,) = load_host(db).datapaths["g"].table.flows()
+    assert flow.actions == acts
+    capsys.readouterr()
+    assert main(["--backend", "sim", "--state", str(db), "--json", "flow", "list", "g"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["data"]
     assert parse_actions(row["actions"]) == acts
     assert "sample=50.8%" in row["line"]  # the dump line stays ovs-dpctl's
 

@@ -126,7 +126,7 @@ def test_only_the_top_opens_backends_by_name() -> None:
     # programs on top (CLI, demo, test support) may use it.
     top = ("odp", "odp.backends", "odp.cli", "odp.demo", "odp.testing")
     users = {name for name, path in MODULES.items() if "odp.backends" in _imports(path, lazy=True)}
-    assert users and all(u in top or u.startswith("odp.testing.") for u in users), users
+    assert users and all(u in top or u.startswith(("odp.testing.", "odp.cli.")) for u in users), users
     assert "odp.backends" not in _imports(MODULES["odp.datapath"], lazy=True)
 
 
@@ -141,3 +141,20 @@ def test_the_backends_do_not_import_each_other() -> None:
             assert not any(_in("odp.kernel", d) for d in deps), name
         if _in("odp.kernel", name):
             assert not any(_in("odp.sim", d) for d in deps), name
+
+
+def test_public_names_are_declared_alike_for_type_checkers_and_at_run_time() -> None:
+    # odp/__init__.py imports its public names lazily (_HOMES) and again under
+    # TYPE_CHECKING for type checkers: the two, and __all__, must agree, and
+    # every name must resolve where _HOMES says.
+    tree = ast.parse((ROOT / "__init__.py").read_text())
+    static: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for imp in node.body:
+                assert isinstance(imp, ast.ImportFrom) and imp.module is not None
+                static.update((a.name, imp.module) for a in imp.names)
+    assert static == odp._HOMES
+    assert sorted(odp.__all__) == sorted(static)
+    for name in odp.__all__:
+        assert getattr(odp, name) is not None

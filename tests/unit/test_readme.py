@@ -63,10 +63,26 @@ def console_steps(text: str) -> list[Step]:
     return steps
 
 
+_HEREDOC = re.compile(r"cat > (\S+) <<'?EOF'?")
+
+
 def odp_steps(path: Path) -> list[Step]:
+    """The ``$ odp`` steps, and the ``$ cat > FILE <<EOF`` ones that write a file the next steps read."""
     if not path.exists():
         return []
-    return [s for s in console_steps(path.read_text(encoding="utf-8")) if shlex.split(s.command)[:1] == ["odp"]]
+    steps = console_steps(path.read_text(encoding="utf-8"))
+    return [s for s in steps if shlex.split(s.command)[:1] == ["odp"] or _HEREDOC.fullmatch(s.command)]
+
+
+def write_heredoc(step: Step, where: Path) -> bool:
+    """Run a ``cat > FILE <<EOF`` step (its lines up to ``EOF`` are the file); False for other steps."""
+    m = _HEREDOC.fullmatch(step.command)
+    if m is None:
+        return False
+    assert "EOF" in step.expected, f"line {step.line}: a here-document without its EOF line"
+    lines = step.expected[: step.expected.index("EOF")]
+    (where / m.group(1)).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return True
 
 
 def normalize(lines: list[str]) -> list[str]:
@@ -104,6 +120,8 @@ def test_documented_session(
     monkeypatch.setenv("ODP_SIM_STATE", str(tmp_path / "session.json"))
     monkeypatch.delenv("ODP_BACKEND", raising=False)
     for step in steps:
+        if write_heredoc(step, tmp_path):
+            continue
         words = _redirect_state(shlex.split(step.command)[1:], tmp_path)
         status = main(words)
         captured = capsys.readouterr()

@@ -22,16 +22,13 @@ from odp.sim.state import (
     MAX_QUEUED_UPCALLS,
     SimState,
     StateError,
-    load_host,
-    load_state,
-    lock_path,
-    locked_state,
     match_text,
     new_host,
     save_host,
     save_state,
     state_to_json,
 )
+from odp.sim.store import load_host, load_state, open_state
 from odp.text import parse_match
 
 
@@ -185,18 +182,20 @@ def test_upcall_queue_is_bounded() -> None:
     assert len(queue) == MAX_QUEUED_UPCALLS and queue[0].time == 10.0
 
 
-def test_missing_or_empty_file_is_a_fresh_host(tmp_path: Path) -> None:
+def test_missing_file_is_a_fresh_host_and_an_empty_one_an_error(tmp_path: Path) -> None:
     host = load_host(tmp_path / "none.json")
     assert not host.datapaths and host.ip is not None
     assert str(__import__("ipaddress").IPv4Address(host.ip)) == DEFAULT_HOST_IP
     (tmp_path / "empty.json").write_text("")
-    assert not load_host(tmp_path / "empty.json").datapaths
+    with pytest.raises(StateError, match=r"empty\.json: an empty file"):
+        load_host(tmp_path / "empty.json")
 
 
 @pytest.mark.parametrize(
     ("content", "message"),
     [
         ("{not json", "not valid JSON"),
+        ("[" * 100_000, "nested too deeply"),
         ('{"format": "something else"}', "not an odp simulator state file"),
         (json.dumps({"format": FORMAT, "version": 99}), "version 99"),
         (json.dumps({"format": FORMAT, "version": 1, "host": {}}), "inconsistent state"),
@@ -234,24 +233,24 @@ def test_save_is_atomic_and_leaves_no_temporary_files(tmp_path: Path) -> None:
     assert json.loads(path.read_text())["format"] == FORMAT
 
 
-def test_locked_state_saves_only_on_success(tmp_path: Path) -> None:
+def test_open_state_saves_only_on_success(tmp_path: Path) -> None:
     path = tmp_path / "s.json"
-    with locked_state(path) as state:
+    with open_state(path) as state:
         Connection(SimBackend(state.host)).create_datapath("g")
     assert "g" in load_host(path).datapaths
-    with pytest.raises(RuntimeError), locked_state(path) as state:
+    with pytest.raises(RuntimeError), open_state(path) as state:
         Connection(SimBackend(state.host)).create_datapath("h")
         raise RuntimeError("command failed")
     assert "h" not in load_host(path).datapaths
-    with locked_state(path, write=False) as state:
+    with open_state(path, write=False) as state:
         Connection(SimBackend(state.host)).create_datapath("k")
     assert "k" not in load_host(path).datapaths
-    assert lock_path(path).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.json"]  # no lock or journal file left behind
 
 
-def test_locked_state_serializes_concurrent_updates(tmp_path: Path) -> None:
+def test_open_state_serializes_concurrent_updates(tmp_path: Path) -> None:
     path = tmp_path / "s.json"
-    with locked_state(path) as state:
+    with open_state(path) as state:
         conn = Connection(SimBackend(state.host))
         conn.create_datapath("g")
         state.host.add_interface("v1")
@@ -260,7 +259,7 @@ def test_locked_state_serializes_concurrent_updates(tmp_path: Path) -> None:
 
     def add(i: int) -> None:
         try:
-            with locked_state(path) as st:
+            with open_state(path) as st:
                 dp = Connection(SimBackend(st.host)).datapath("g")
                 dp.add_flow(f"in_port(1),eth(),eth_type(0x0800),ipv4(dst=10.0.1.{i})", "drop")
         except BaseException as exc:  # surfaced below
