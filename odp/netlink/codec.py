@@ -715,7 +715,10 @@ def _decode_mpls(kp: bytes | None, mp: bytes | None, exact: bool) -> Mpls:
         kv = (0,) * n
     if exact:
         mv: tuple[int, ...] = (0xFFFFFFFF,) * n
-    elif mp is None:
+    elif not mp:
+        # No mask, or an empty one: the kernel sizes the mask's attribute by the
+        # mask's own label count, so a flow whose LSE masks are all zero dumps a
+        # 0-byte mask (__ovs_nla_put_key): every LSE is wildcarded.
         mv = (0,) * n
     else:
         if len(mp) != len(ref):

@@ -137,6 +137,36 @@ def test_trunc_applies_to_next_output_only(dp: Datapath, ports: list[Port], harn
     assert harness.received(ports[2])[0] == bytes(pkt)
 
 
+def test_trunc_length_is_absolute_and_the_last_one_wins(
+    dp: Datapath, ports: list[Port], harness: PacketHarness
+) -> None:
+    # OVS_CB(skb)->cutlen holds the last trunc's max_len; do_output() trims to it whatever the actions
+    # in between did to the length (kernel oracle cases 3823, 4368).
+    pkt = udp4()
+    send_through(
+        dp,
+        harness,
+        ports,
+        "trunc(30),trunc(1000),2,trunc(40),push_mpls(label=100,tc=0,ttl=64,bos=1,eth_type=0x8847),3",
+        pkt,
+    )
+    assert harness.received(ports[1])[0] == bytes(pkt)
+    out = harness.received(ports[2])[0]
+    assert len(out) == 40 and out[12:14] == b"\x88\x47"
+
+
+def test_a_pending_trunc_goes_along_with_recirculation(
+    dp: Datapath, ports: list[Port], harness: PacketHarness
+) -> None:
+    # OVS_CB(skb)->cutlen travels with the skb into the recirculated lookup (kernel oracle 3738, 5355, 7836).
+    dp.add_flow("recirc_id(0),in_port(1),eth(),eth_type(0x0800),ipv4()", "trunc(30),recirc(7)")
+    dp.add_flow("recirc_id(7),in_port(1),eth(),eth_type(0x0800),ipv4()", "2,3")
+    pkt = udp4()
+    harness.send_packet(ports[0], pkt)
+    assert harness.received(ports[1]) == [bytes(pkt)[:30]]
+    assert harness.received(ports[2]) == [bytes(pkt)]
+
+
 def test_clone_isolates_changes(dp: Datapath, ports: list[Port], harness: PacketHarness) -> None:
     pkt = udp4()
     send_through(dp, harness, ports, "clone(set(ipv4(ttl=3)),2),3", pkt)
@@ -241,6 +271,22 @@ def test_invalid_actions_are_rejected(dp: Datapath, ports: list[Port], actions: 
     with pytest.raises(InvalidFlow):
         dp.add_flow("in_port(1),eth(),eth_type(0x0800),ipv4(proto=17),udp()", actions)
     assert dp.flows() == []
+
+
+def test_nested_lists_start_from_the_flows_mac_proto(dp: Datapath, ports: list[Port]) -> None:
+    # __ovs_nla_copy_actions recomputes mac_proto from the flow key for every nested list (clone,
+    # sample, check_pkt_len, dec_ttl): an L2 action in a clone is checked against the flow's
+    # Ethernet header, not against what the actions before it did (kernel oracle, cases 385 and 5047).
+    dp.add_flow(
+        "in_port(1),eth(),eth_type(0x0800),ipv4()",
+        "add_mpls(label=100,tc=3,ttl=64,bos=1,eth_type=0x8847),clone(push_vlan(vid=5,pcp=0))",
+    )
+    with pytest.raises(InvalidFlow):
+        dp.add_flow(
+            "in_port(1),eth_type(0x0800),ipv4()",
+            "push_eth(src=02:00:00:00:00:aa,dst=02:00:00:00:00:bb),clone(push_vlan(vid=5,pcp=0),2)",
+        )
+    assert len(dp.flows()) == 1
 
 
 def test_pop_eth_then_push_eth(dp: Datapath, ports: list[Port], harness: PacketHarness) -> None:
