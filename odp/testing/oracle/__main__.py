@@ -42,7 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd in ("record", "live"):
         seed = oracle.new_seed() if args.seed is None else args.seed
         kernel = args.kernel or oracle.kernel_name()
-        print(f"oracle: kernel {kernel}, seed {seed}, {args.count} cases, generator {oracle.GENERATOR_VERSION}", flush=True)
+        print(
+            f"oracle: kernel {kernel}, seed {seed}, {args.count} cases, generator {oracle.GENERATOR_VERSION}",
+            flush=True,
+        )
         cases = oracle.generate_many(seed, args.count)
         bench = oracle.kernel_bench()
         started = time.monotonic()

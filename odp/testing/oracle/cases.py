@@ -100,7 +100,9 @@ def _mac_field(rng: random.Random, name: str, value: str | None = None) -> str:
     v = value or rng.choice(MACS)
     if rng.random() < 0.6:
         return f"{name}={v}"
-    return f"{name}={v}/" + rng.choice(("ff:ff:ff:ff:ff:00", "01:00:00:00:00:00", "00:00:00:00:00:00", "ff:ff:ff:ff:ff:ff"))
+    return f"{name}={v}/" + rng.choice(
+        ("ff:ff:ff:ff:ff:00", "01:00:00:00:00:00", "00:00:00:00:00:00", "ff:ff:ff:ff:ff:ff")
+    )
 
 
 def _ip4_field(rng: random.Random, name: str, value: str | None = None) -> str:
@@ -136,8 +138,9 @@ def _l3_attr(rng: random.Random, which: str, proto: int | None = None) -> str:
 def _l3_fields(rng: random.Random, which: str) -> str:
     if which == "ipv4":
         frag = rng.choice(("no", "first", "later", "no/0", "1/0xf"))
-        parts = [_ip4_field(rng, "src"), _ip4_field(rng, "dst"), _int_field(rng, "proto", 8, rng.choice((6, 17, 1, 132, 47))),
-                 _int_field(rng, "tos", 8), _int_field(rng, "ttl", 8), f"frag={frag}"]  # fmt: skip
+        src, dst = _ip4_field(rng, "src"), _ip4_field(rng, "dst")
+        proto = _int_field(rng, "proto", 8, rng.choice((6, 17, 1, 132, 47)))
+        parts = [src, dst, proto, _int_field(rng, "tos", 8), _int_field(rng, "ttl", 8), f"frag={frag}"]
         return f"ipv4({_some(rng, parts)})"
     if which == "ipv6":
         frag = rng.choice(("no", "first", "later"))
@@ -150,7 +153,12 @@ def _l3_fields(rng: random.Random, which: str) -> str:
                  _mac_field(rng, "sha"), _mac_field(rng, "tha")]  # fmt: skip
         return f"arp({_some(rng, parts)})"
     if which == "mpls":
-        parts = [_int_field(rng, "label", 20), _int_field(rng, "tc", 3), _int_field(rng, "ttl", 8), _int_field(rng, "bos", 1)]
+        parts = [
+            _int_field(rng, "label", 20),
+            _int_field(rng, "tc", 3),
+            _int_field(rng, "ttl", 8),
+            _int_field(rng, "bos", 1),
+        ]
         return f"mpls({','.join(parts)})"
     return ""
 
@@ -160,7 +168,8 @@ def _l4_attr(rng: random.Random, which: str) -> str:
         port = rng.choice(PORTS)
         return f"{which}({_some(rng, [_int_field(rng, 'src', 16, port), _int_field(rng, 'dst', 16, port)])})"
     if which in ("icmp", "icmpv6"):
-        return f"{which}({_some(rng, [_int_field(rng, 'type', 8, rng.choice((8, 135, 136))), _int_field(rng, 'code', 8, 0)])})"
+        icmp_type = _int_field(rng, "type", 8, rng.choice((8, 135, 136)))
+        return f"{which}({_some(rng, [icmp_type, _int_field(rng, 'code', 8, 0)])})"
     if which == "nd":
         return f"nd({_some(rng, [_ip6_field(rng, 'target'), _mac_field(rng, 'sll'), _mac_field(rng, 'tll')])})"
     if which == "tcp_flags":
@@ -186,8 +195,8 @@ def _any_match(rng: random.Random) -> str:
     if r() < 0.15:
         parts.append(f"skb_mark({_hex(rng, 32):#x}{rng.choice(('', '/0xf0'))})")
     if r() < 0.08:
-        parts.append(rng.choice(("ct_state(+trk)", "ct_state(-trk)", "ct_state(+new+trk)", "ct_zone(5)", "ct_mark(0x1/0xff)",
-                                 "ct_label(0x1)", "ct_state(+new)")))  # fmt: skip
+        parts.append(rng.choice(("ct_state(+trk)", "ct_state(-trk)", "ct_state(+new+trk)", "ct_zone(5)",
+                                 "ct_mark(0x1/0xff)", "ct_label(0x1)", "ct_state(+new)")))  # fmt: skip
     if r() < 0.05:
         parts.append(rng.choice(("tunnel(tun_id=0x5,src=10.0.0.1,dst=10.0.0.2,ttl=64,flags(key))",
                                  "tunnel(dst=10.0.0.2,ttl=64)", "tunnel(tun_id=0x5/0xff)")))  # fmt: skip
@@ -220,8 +229,14 @@ def _any_match(rng: random.Random) -> str:
         if l4 == "icmpv6" and r() < 0.5:
             inner.append(_l4_attr(rng, "nd"))
     if vlan:
-        tci = rng.choice(("vid=5,pcp=0", "vid=5", "vid=100/0xff0,pcp=7/0x6", "tci=0x1005", "vid=0,pcp=0,cfi=0", "vid=5,cfi=1/0"))
-        parts += [f"eth_type({rng.choice(('0x8100', '0x8100', '0x88a8'))})", f"vlan({tci})", f"encap({','.join(inner)})"]
+        tci = rng.choice(
+            ("vid=5,pcp=0", "vid=5", "vid=100/0xff0,pcp=7/0x6", "tci=0x1005", "vid=0,pcp=0,cfi=0", "vid=5,cfi=1/0")
+        )
+        parts += [
+            f"eth_type({rng.choice(('0x8100', '0x8100', '0x88a8'))})",
+            f"vlan({tci})",
+            f"encap({','.join(inner)})",
+        ]
     else:
         parts += inner
     return ",".join(p for p in parts if p)
@@ -240,9 +255,14 @@ _KIND_SETS = {"ipv4": ("ipv4", "ipv4", "tcp", "udp"), "ipv6": ("ipv6", "ipv6", "
 def _set_action(rng: random.Random, kind: str | None) -> str:
     which = rng.choice(_ANY_SET if kind is None else ("eth", "skb_mark", "skb_priority", *_KIND_SETS[kind]))
     masked = rng.random() < 0.4
-    m = (lambda mask: f"/{mask}") if masked else (lambda mask: "")
+
+    def m(mask: str) -> str:
+        return f"/{mask}" if masked else ""
+
     if which == "eth":
-        body = _some(rng, [f"src={rng.choice(MACS)}{m('ff:ff:ff:00:00:00')}", f"dst={rng.choice(MACS)}{m('ff:ff:ff:ff:ff:ff')}"])
+        body = _some(
+            rng, [f"src={rng.choice(MACS)}{m('ff:ff:ff:00:00:00')}", f"dst={rng.choice(MACS)}{m('ff:ff:ff:ff:ff:ff')}"]
+        )
     elif which == "ipv4":
         body = _some(rng, [f"src={rng.choice(IP4S)}{m('255.255.0.0')}", f"dst={rng.choice(IP4S)}",
                            f"tos={rng.choice((0x10, 0xff, 3))}{m('0xfc')}", f"ttl={rng.choice((9, 0, 1))}",
@@ -254,7 +274,9 @@ def _set_action(rng: random.Random, kind: str | None) -> str:
     elif which in ("tcp", "udp", "sctp"):
         body = _some(rng, [f"src={rng.choice(PORTS)}{m('0xff00')}", f"dst={rng.choice(PORTS)}"])
     elif which == "mpls":
-        body = f"label={rng.choice((7, 0xFFFFF))},tc={rng.randrange(8)},ttl={rng.choice((9, 0))},bos={rng.choice((0, 1))}"
+        body = (
+            f"label={rng.choice((7, 0xFFFFF))},tc={rng.randrange(8)},ttl={rng.choice((9, 0))},bos={rng.choice((0, 1))}"
+        )
     elif which in ("skb_mark", "skb_priority"):
         return f"set({which}({_hex(rng, 32):#x}{m('0xff')}))"
     elif which == "arp":
@@ -280,7 +302,7 @@ def _atom(rng: random.Random, depth: int, kind: str | None) -> str:
     ports = (1, 2, 3, 2, 3, 0, 9) if install else (1, 2, 3, 2, 3)
     action = rng.choice(("output", "output", "output", "set", "set", "set", "vlan", "mpls", "eth", "clone", "sample",
                        "check_pkt_len", "dec_ttl", "trunc", "recirc", "hash", "meter", "misc"))  # fmt: skip
-    if not install and (action == "mpls" and kind != "mpls" or action in ("misc", "eth") and rng.random() < 0.7):
+    if not install and ((action == "mpls" and kind != "mpls") or (action in ("misc", "eth") and rng.random() < 0.7)):
         action = "output"  # packet cases want flows that install: fewer actions their frames cannot take
     if action == "output":
         return str(rng.choice(ports))
@@ -295,7 +317,8 @@ def _atom(rng: random.Random, depth: int, kind: str | None) -> str:
         if rng.random() < 0.4:
             return f"pop_mpls(eth_type={rng.choice(('0x800', '0x86dd', '0x8847'))})"
         verb = rng.choice(("push_mpls", "push_mpls", "add_mpls"))
-        return f"{verb}(label={rng.choice((100, 3))},tc=3,ttl=64,bos=1,eth_type={rng.choice(('0x8847', '0x8848', '0x800'))})"
+        label = rng.choice((100, 3))
+        return f"{verb}(label={label},tc=3,ttl=64,bos=1,eth_type={rng.choice(('0x8847', '0x8848', '0x800'))})"
     if action == "eth":
         return rng.choice(("pop_eth", "push_eth(src=02:00:00:00:00:aa,dst=02:00:00:00:00:bb)"))
     if depth >= 2:
@@ -307,7 +330,9 @@ def _atom(rng: random.Random, depth: int, kind: str | None) -> str:
         return f"sample(sample={prob},actions({_action_list(rng, depth + 1, kind)}))"
     if action == "check_pkt_len":
         size = rng.choice((60, 64, 100, 1500, 0))
-        return f"check_pkt_len(size={size},gt({_action_list(rng, depth + 1, kind) or 'drop'}),le({_action_list(rng, depth + 1, kind) or 'drop'}))"
+        greater = _action_list(rng, depth + 1, kind) or "drop"
+        less_equal = _action_list(rng, depth + 1, kind) or "drop"
+        return f"check_pkt_len(size={size},gt({greater}),le({less_equal}))"
     if action == "dec_ttl":
         return f"dec_ttl(le_1({rng.choice(('drop', '2', '3'))}))"
     if action == "trunc":
@@ -341,7 +366,8 @@ _TEMPLATE_FIELDS: dict[str, tuple[tuple[str, str, str], ...]] = {
              ("ipv4", "frag", "frag")),
     "ipv6": (("ipv6", "src", "ip6"), ("ipv6", "dst", "ip6"), ("ipv6", "label", "20"), ("ipv6", "tclass", "8"),
              ("ipv6", "hlimit", "8"), ("ipv6", "frag", "frag")),
-    "arp": (("arp", "sip", "ip4"), ("arp", "tip", "ip4"), ("arp", "op", "16"), ("arp", "sha", "mac"), ("arp", "tha", "mac")),
+    "arp": (("arp", "sip", "ip4"), ("arp", "tip", "ip4"), ("arp", "op", "16"), ("arp", "sha", "mac"),
+            ("arp", "tha", "mac")),
     "mpls": (("mpls", "label", "20"), ("mpls", "tc", "3"), ("mpls", "ttl", "8"), ("mpls", "bos", "1")),
     "other": (),
 }  # fmt: skip
@@ -408,7 +434,7 @@ def _apply(t: _Template, f: Frame, recirc: int | None) -> str | None:
     if t.proto in _L4_FOR and fv.get(f"{t.kind}.frag") != "later":
         # the kernel wants the L4 attribute whenever the protocol is exact (and not a later fragment)
         l4name = _L4_FOR[t.proto]
-        if l4name == "icmpv6" and t.kind == "ipv4" or l4name == "icmp" and t.kind == "ipv6":
+        if (l4name == "icmpv6" and t.kind == "ipv4") or (l4name == "icmp" and t.kind == "ipv6"):
             return None
         ports = [f"{n}={fv['l4.' + n]}/{m}" for n, m in zip(("src", "dst"), t.l4) if m and f"l4.{n}" in fv]
         inner.append(f"{l4name}({','.join(ports)})")
@@ -452,6 +478,8 @@ def _packet_case(rng: random.Random, seed: int, index: int) -> Case:
                 flows.append((match, _actions(rng, kind)))
     packets = tuple(rng.choice(sources if rng.random() < 0.7 else pool).data for _ in range(rng.choice((1, 2, 3, 4))))
     meters = tuple(
-        (m, rng.choice((1, 1000000)), rng.choice((1, 100000)), rng.random() < 0.5) for m in (1, 2, 3) if rng.random() < 0.5
+        (m, rng.choice((1, 1000000)), rng.choice((1, 100000)), rng.random() < 0.5)
+        for m in (1, 2, 3)
+        if rng.random() < 0.5
     )
     return Case(seed, index, "packet", tuple(flows), packets, meters)

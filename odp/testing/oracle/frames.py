@@ -41,7 +41,7 @@ def ip6_bytes(ip: str) -> bytes:
 def csum(data: bytes) -> int:
     if len(data) % 2:
         data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF
@@ -123,7 +123,9 @@ def _ipv6(rng: random.Random, f: Fields) -> bytes:
         t = rng.choice((135, 136))
         target, ll = rng.choice(IP6S), rng.choice(MACS)
         f.update({"icmp.type": t, "icmp.code": 0, "nd.target": target, "nd.ll": ll})
-        msg = struct.pack("!BBHI16s", t, 0, 0, 0, ip6_bytes(target)) + struct.pack("!BB6s", 1 if t == 135 else 2, 1, mac_bytes(ll))
+        msg = struct.pack("!BBHI16s", t, 0, 0, 0, ip6_bytes(target)) + struct.pack(
+            "!BB6s", 1 if t == 135 else 2, 1, mac_bytes(ll)
+        )
         c = csum(pseudo + struct.pack("!HH", 58, len(msg)) + msg)
         body = msg[:2] + struct.pack("!H", c) + msg[4:]
     elif frag == "later":
@@ -140,7 +142,9 @@ def _arp(rng: random.Random, f: Fields) -> bytes:
     op, sha, tha = rng.choice((1, 2, 3)), rng.choice(MACS), rng.choice(MACS)
     sip, tip = rng.choice(IP4S), rng.choice(IP4S)
     f.update({"arp.op": op, "arp.sha": sha, "arp.tha": tha, "arp.sip": sip, "arp.tip": tip})
-    return struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, op, mac_bytes(sha), ip4_bytes(sip), mac_bytes(tha), ip4_bytes(tip))
+    return struct.pack(
+        "!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, op, mac_bytes(sha), ip4_bytes(sip), mac_bytes(tha), ip4_bytes(tip)
+    )
 
 
 def _mpls(rng: random.Random, f: Fields) -> bytes:
