@@ -155,9 +155,7 @@ def test_trunc_length_is_absolute_and_the_last_one_wins(
     assert len(out) == 40 and out[12:14] == b"\x88\x47"
 
 
-def test_a_pending_trunc_goes_along_with_recirculation(
-    dp: Datapath, ports: list[Port], harness: PacketHarness
-) -> None:
+def test_a_pending_trunc_goes_along_with_recirculation(dp: Datapath, ports: list[Port], harness: PacketHarness) -> None:
     # OVS_CB(skb)->cutlen travels with the skb into the recirculated lookup (kernel oracle 3738, 5355, 7836).
     dp.add_flow("recirc_id(0),in_port(1),eth(),eth_type(0x0800),ipv4()", "trunc(30),recirc(7)")
     dp.add_flow("recirc_id(7),in_port(1),eth(),eth_type(0x0800),ipv4()", "2,3")
