@@ -1144,6 +1144,10 @@ def _set_sctp(pkt: _Pkt, values: tuple[int, ...], masks: tuple[int, ...]) -> boo
 
 
 def _set_mpls(pkt: _Pkt, value: int, mask: int) -> bool:
+    if pkt.protocol() not in _MPLS_TYPES:
+        # skb_mpls_update_lse(): -EINVAL unless skb->protocol is MPLS, which it is
+        # not under a second VLAN tag (skb->protocol is the inner tag's TPID).
+        return True
     net = pkt.layout()[0] if pkt.l2 else 0
     frame = pkt.frame
     if net is None or len(frame) < net + 4:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from packets import MAC1, MAC2, tcp4, udp4, udp6
+from packets import MAC1, MAC2, eth, tcp4, udp4, udp6
 from scapy.contrib.mpls import MPLS
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
@@ -163,6 +163,22 @@ def test_a_pending_trunc_goes_along_with_recirculation(dp: Datapath, ports: list
     harness.send_packet(ports[0], pkt)
     assert harness.received(ports[1]) == [bytes(pkt)[:30]]
     assert harness.received(ports[2]) == [bytes(pkt)]
+
+
+def test_set_mpls_under_two_vlan_tags_drops_the_packet(dp: Datapath, ports: list[Port], harness: PacketHarness) -> None:
+    # skb->protocol is the inner tag's TPID there, and skb_mpls_update_lse() refuses anything but MPLS:
+    # the action fails and the packet is dropped (kernel oracle, case 8469).
+    dp.add_flow(
+        "in_port(1),eth(),eth_type(0x88a8),vlan(vid=5,pcp=0),encap(eth_type(0x8100),vlan(vid=6,pcp=0),"
+        "encap(eth_type(0x8847),mpls(label=16,tc=0,ttl=64,bos=1)))",
+        "3,set(mpls(label=7,tc=0,ttl=9,bos=1)),2",
+    )
+    pkt = (
+        eth(type=0x88A8) / Dot1Q(vlan=5, type=0x8100) / Dot1Q(vlan=6, type=0x8847) / MPLS(label=16, s=1, ttl=64) / IP()
+    )
+    harness.send_packet(ports[0], pkt)
+    assert harness.received(ports[2]) == [bytes(pkt)]
+    assert harness.received(ports[1]) == []
 
 
 def test_clone_isolates_changes(dp: Datapath, ports: list[Port], harness: PacketHarness) -> None:

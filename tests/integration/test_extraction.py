@@ -134,6 +134,14 @@ CASES: list[tuple[str, object, str]] = [
         "frag=first),ipv6_exthdrs(0x10),udp(src=1,dst=2)",
     ),
     (
+        # ipv6_find_hdr() returns -EBADMSG for a header that runs off the frame: proto stays 59, frag is
+        # first (the fragment flag was set), no L4 (kernel oracle, cases 836 and 5142).
+        "ipv6-fragment-header-cut-short",
+        bytes(ether() / IPv6(src="2001:db8::1", dst="2001:db8::2", hlim=64, nh=44, plen=8)) + bytes.fromhex("11000001"),
+        ETH + "eth_type(0x86dd),ipv6(src=2001:db8::1,dst=2001:db8::2,label=0,proto=59,tclass=0,hlimit=64,"
+        "frag=first),ipv6_exthdrs(0x10)",
+    ),
+    (
         "icmpv6-echo",
         ether() / IPv6(src="2001:db8::1", dst="2001:db8::2", hlim=64) / ICMPv6EchoRequest(),
         ETH + "eth_type(0x86dd),ipv6(src=2001:db8::1,dst=2001:db8::2,label=0,proto=58,tclass=0,hlimit=64,"
