@@ -34,12 +34,14 @@ __all__ = [
     "Case",
     "Corpus",
     "Disagreement",
+    "comparable",
     "compare",
     "generate",
     "generate_many",
     "load",
     "record",
     "replay",
+    "run_one",
     "sim_bench",
 ]
 

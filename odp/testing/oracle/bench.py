@@ -1,6 +1,6 @@
 """Run oracle cases on one backend, reusing one datapath and its ports across cases.
 
-A :class:`Bench` builds datapath ``odporacle`` with four ports: frames enter
+A :class:`Bench` builds a datapath with four ports: frames enter
 port 1, cases output to ports 1-3, and port 4 carries the *fence*.  On the
 kernel, frames are processed in softirq context, so after sending a case's
 frame the bench sends two fence frames into port 4 on the same CPU queue:
@@ -16,6 +16,7 @@ not leak from one case into the next (:class:`StateLeak` if it does).
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -46,8 +47,10 @@ class Bench:
     def __init__(self, topology: Topology) -> None:
         self.topology = topology
         self.kernel = topology.backend_name == "kernel"
-        self.dp: Datapath = topology.create_datapath("odporacle")
-        self.ports: list[Port] = [topology.add_port(self.dp, f"odpo{i}") for i in (1, 2, 3, 4)]
+        # Names unique to this process: another test process (an xdist worker) may share the VM.
+        tag = os.getpid() % 100000
+        self.dp: Datapath = topology.create_datapath(f"odpor{tag}")
+        self.ports: list[Port] = [topology.add_port(self.dp, f"or{tag}p{i}") for i in (1, 2, 3, 4)]
         assert [p.port_no for p in self.ports] == [1, 2, 3, 4], [p.port_no for p in self.ports]
         self.listener: UpcallListener = self.dp.listen()
         self._meters: list[int] = []
