@@ -3,12 +3,14 @@
 The recorded corpora (tests/oracle) are replayed on the host; this keeps them from going stale: every
 run draws a new seed (printed; ``ODP_ORACLE_SEED`` repeats one), runs ``ODP_ORACLE_LIVE`` cases
 (default 500) on the kernel, then the same cases on the simulator configured as this kernel.
+In the VM the sample is kept as ``$ODP_VM_OUT/oracle-live-<kernel>.jsonl.gz``.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -28,6 +30,9 @@ def test_live_oracle_sample_agrees_with_simulator(capsys: pytest.CaptureFixture[
     finally:
         bench.close()
     recorded = time.monotonic() - started
+    out = os.environ.get("ODP_VM_OUT")
+    if out:  # keep the sample (a corpus like tests/oracle's) for whoever looks into a disagreement
+        oracle.write(Path(out) / f"oracle-live-{kernel}.jsonl.gz", kernel, os.uname().release, seed, results)
     found = oracle.compare(kernel, results)
     lines = oracle.summary(kernel, len(results), found)
     with capsys.disabled():
