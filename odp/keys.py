@@ -555,7 +555,11 @@ class Tunnel(KeyAttr):
 
 @dataclass(frozen=True, slots=True, init=False, repr=False)
 class Mpls(KeyAttr):
-    """OVS_KEY_ATTR_MPLS: up to three label stack entries (each a masked be32 LSE)."""
+    """OVS_KEY_ATTR_MPLS: up to three label stack entries (each a masked be32 LSE).
+
+    ``Mpls()`` (no entry) is what a packet key holds when the frame ends before
+    the bottom of the stack: the kernel then reports an empty attribute.  A
+    flow's key needs at least one entry (the kernel refuses an empty one)."""
 
     lses: tuple[Masked, ...]
 
@@ -570,12 +574,11 @@ class Mpls(KeyAttr):
             if not 0 <= label < 1 << 20 or not 0 <= tc < 8 or not 0 <= ttl < 256 or bos not in (0, 1):
                 raise FieldError("mpls: label must be 0..0xfffff, tc 0..7, ttl 0..255, bos 0 or 1")
             coerced = (Masked((label << 12) | (tc << 9) | (bos << 8) | ttl, 0xFFFFFFFF),)
-        if not coerced:
-            raise FieldError("mpls: at least one label stack entry is needed")
         object.__setattr__(self, "lses", coerced)
 
     def is_wildcard(self) -> bool:
-        return all(m.mask == 0 for m in self.lses)
+        # An empty attribute is reported as such, not as a wildcard.
+        return bool(self.lses) and all(m.mask == 0 for m in self.lses)
 
     def masked(self) -> Mpls:
         return Mpls(*(Masked(m.value & m.mask, m.mask) for m in self.lses))

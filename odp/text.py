@@ -449,6 +449,8 @@ def _fmt_vlan_tci(tci: int, mask: int, verbose: bool) -> str:
 
 
 def _fmt_mpls(a: Mpls, verbose: bool) -> str:
+    if not a.lses:  # an empty attribute: ovs-dpctl's words for it (format_odp_key_attr__)
+        return _MPLS_EMPTY
     exact = verbose or all(lse.mask == _U32 for lse in a.lses)
     out: list[str] = []
     for lse in a.lses:
@@ -1220,7 +1222,17 @@ def _parse_vlan(p: _Parser) -> Vlan:
     return Vlan.from_values([tci], [mask])
 
 
+#: How ovs-dpctl prints an empty OVS_KEY_ATTR_MPLS (a packet key whose frame
+#: ends before the bottom of the label stack); read back as ``Mpls()``.
+_MPLS_EMPTY = "bad key length 0"
+
+
 def _parse_mpls(p: _Parser, start: int) -> Mpls:
+    p.ws()
+    if p.s.startswith(_MPLS_EMPTY, p.i):
+        p.i += len(_MPLS_EMPTY)
+        p.expect(")")
+        return Mpls()
     fields = {"label": (12, 20), "tc": (9, 3), "ttl": (0, 8), "bos": (8, 1)}
     lses: list[list[int]] = []  # [value, mask]
     used: list[set[str]] = []

@@ -721,8 +721,9 @@ def _decode_mpls(kp: bytes | None, mp: bytes | None, exact: bool) -> Mpls:
     ref = kp if kp is not None else mp
     assert ref is not None
     n, rem = divmod(len(ref), 4)
-    if rem or not n:
-        raise _bad_len(f"mpls {'key' if kp is not None else 'mask'}", len(ref), "a non-zero multiple of 4")
+    if rem or not (n or kp is not None):
+        # An empty key is a packet key cut before the bottom of the stack.
+        raise _bad_len(f"mpls {'key' if kp is not None else 'mask'}", len(ref), "a multiple of 4")
     st = struct.Struct(f"!{n}I")
     if kp is not None:
         kv: tuple[int, ...] = st.unpack(kp)
@@ -730,7 +731,10 @@ def _decode_mpls(kp: bytes | None, mp: bytes | None, exact: bool) -> Mpls:
         kv = (0,) * n
     if exact:
         mv: tuple[int, ...] = (0xFFFFFFFF,) * n
-    elif mp is None:
+    elif not mp:
+        # No mask, or an empty one: the kernel sizes the mask's attribute by the
+        # mask's own label count, so a flow whose LSE masks are all zero dumps a
+        # 0-byte mask (__ovs_nla_put_key): every LSE is wildcarded.
         mv = (0,) * n
     else:
         if len(mp) != len(ref):

@@ -44,10 +44,12 @@ Semantics decisions (all from actions.c unless said otherwise)
   :meth:`ActionContext.output`.  A frame without an Ethernet header (after
   ``pop_eth``) is dropped at output: ``ovs_vport_send()`` drops it for
   ARPHRD_ETHER devices, which every vport type the simulator has is.
-* ``trunc(N)`` records ``cutlen = skb->len - N`` (only when longer); the next
-  ``output`` or ``userspace`` cuts that many bytes (never below the 14-byte
-  Ethernet header for output) and resets it; ``psample`` resets it too.
-  Clones (``clone``, ``sample``, ``check_pkt_len``) inherit the pending cut.
+* ``trunc(N)`` records ``cutlen = N`` (the last one wins, whatever the
+  length then); the next ``output`` trims a longer skb to ``max(N, 14)``
+  (the accelerated outer VLAN tag, not in ``skb->len``, goes back on at
+  transmit), the next ``userspace`` sends at most N bytes (tag inline), and
+  both reset it, as ``psample`` does.  Clones (``clone``, ``sample``,
+  ``check_pkt_len``) inherit the pending cut.
 * ``set(tunnel(...))`` attaches egress tunnel metadata (a
   :class:`TunnelInfo` with ``egress=True``), passed to every later
   ``output``/``userspace``; it does not change the key.  Outputs see only
@@ -186,6 +188,8 @@ __all__ = [
 
 #: ``ovs_execute_actions()`` nesting (recirculation) beyond which packets are dropped.
 OVS_RECURSION_LIMIT = 5
+#: OVS_CB(skb)->cutlen when no trunc is pending (U32_MAX).
+NO_CUT = 0xFFFFFFFF
 #: Flow key copies available for nested clone-like actions before they are deferred.
 OVS_DEFERRED_ACTION_THRESHOLD = OVS_RECURSION_LIMIT - 2
 #: Size of the deferred action FIFO; one slot is never used (``action_fifo_put()``).
@@ -220,12 +224,13 @@ class ActionContext(Protocol):
         """
         ...
 
-    def recirculate(self, frame: bytes, key: int, tunnel: TunnelInfo | None) -> None:
+    def recirculate(self, frame: bytes, key: int, tunnel: TunnelInfo | None, *, cutlen: int = NO_CUT) -> None:
         """Look the packet up again (``ovs_dp_process_packet()``) with ``key``,
         whose ``recirc_id`` is already the one of the ``recirc`` action.
 
-        ``tunnel`` is the metadata attached to the packet (ingress or egress);
-        pass it back to :func:`execute_actions` for the new flow's actions.
+        ``tunnel`` is the metadata attached to the packet (ingress or egress)
+        and ``cutlen`` a pending ``trunc`` (OVS_CB(skb) goes along with the
+        skb): pass both back to :func:`execute_actions` for the new flow's actions.
         Call :func:`execute_actions` from here, synchronously, to get the
         kernel's nesting limits and ordering.
         """
@@ -320,7 +325,7 @@ class _Pkt:
         #: skb->protocol; -1 until first needed (then derived from the key).
         self.proto = -1
         self.tun = tun
-        self.cutlen = 0
+        self.cutlen = NO_CUT
         self.mru = mru
         #: (network offset, transport offset) cache for the current frame layout.
         self.offsets: tuple[int | None, int | None] | None = None
@@ -488,6 +493,7 @@ def execute_actions(
     *,
     tunnel: TunnelInfo | None = None,
     mru: int = 0,
+    cutlen: int = NO_CUT,
 ) -> None:
     """Run ``actions`` on ``frame`` (with flow key ``key``), as ``ovs_execute_actions()``.
 
@@ -495,7 +501,8 @@ def execute_actions(
     metadata of a packet a tunnel vport received (``egress=False``; it is
     never used for output) or, for a recirculated packet, whatever
     :meth:`ActionContext.recirculate` was given.  ``mru`` is the EXECUTE
-    command's MRU (0 for none; only ``check_pkt_len`` looks at it).
+    command's MRU (0 for none; only ``check_pkt_len`` looks at it).  ``cutlen``
+    is a ``trunc`` still pending on a recirculated packet.
 
     Never raises for packet problems (they drop the packet silently, as the
     kernel does); raises :class:`odp.errors.NotSupported` for actions the
@@ -504,10 +511,13 @@ def execute_actions(
     items = actions.items
     tls = _tls
     parent = tls.recirculating
-    for a in items:
-        if type(a) is not Output:
-            break
-    else:
+    fast = cutlen == NO_CUT  # (a pending cut needs the slow path's output)
+    if fast:
+        for a in items:
+            if type(a) is not Output:
+                fast = False
+                break
+    if fast:
         # Fast path: only outputs (the common case): no state to track.
         if parent is not None:
             if parent.level >= OVS_RECURSION_LIMIT:
@@ -533,7 +543,9 @@ def execute_actions(
         if cpu.level > OVS_RECURSION_LIMIT:
             return  # "ovs: recursion limit reached": dropped
         ex = _Exec(ctx, cpu)
-        ex.run(_Pkt(frame, key, tunnel, mru), items)
+        pkt = _Pkt(frame, key, tunnel, mru)
+        pkt.cutlen = cutlen
+        ex.run(pkt, items)
         if cpu.level == 1:
             while cpu.fifo:
                 owner, pkt, acts, recirc_id = cpu.fifo.popleft()
@@ -578,12 +590,10 @@ class _Exec:
             if t is Userspace:
                 assert isinstance(a, Userspace)
                 self.ctx.upcall_action(self.cut(pkt, for_output=False), pkt.key, a, _egress(pkt.tun))
-                pkt.cutlen = 0
+                pkt.cutlen = NO_CUT
             elif t is Trunc:
                 assert isinstance(a, Trunc)
-                skb_len = pkt.skb_len()
-                if skb_len > a.max_len:
-                    pkt.cutlen = skb_len - a.max_len
+                pkt.cutlen = a.max_len
             elif t is PushVlan:
                 assert isinstance(a, PushVlan)
                 if self.push_vlan(pkt, a):
@@ -681,7 +691,7 @@ class _Exec:
             elif t is Drop:
                 return False
             elif t is Psample:
-                pkt.cutlen = 0
+                pkt.cutlen = NO_CUT
             elif t is PushNsh or t is PopNsh:
                 raise NotSupported(f"{a}: NSH actions are not supported by the simulator")
             else:
@@ -690,8 +700,8 @@ class _Exec:
 
     # -- output -------------------------------------------------------------
     def output(self, pkt: _Pkt, port: int) -> None:
-        frame = self.cut(pkt, for_output=True) if pkt.cutlen else pkt.frame
-        pkt.cutlen = 0
+        frame = self.cut(pkt, for_output=True) if pkt.cutlen != NO_CUT else pkt.frame
+        pkt.cutlen = NO_CUT
         if not pkt.l2:
             return  # ovs_vport_send(): no Ethernet header for an Ethernet device
         tun = pkt.tun
@@ -702,20 +712,16 @@ class _Exec:
         """The frame with a pending ``trunc`` applied (``do_output()`` / upcall)."""
         frame = pkt.frame
         cutlen = pkt.cutlen
-        if not cutlen:
-            return frame
         if not for_output:
-            # queue_userspace_packet(): skb->len (tag pushed back inline) - cutlen.
-            return frame[: len(frame) - cutlen] if cutlen < len(frame) else frame
+            # queue_userspace_packet(): min(skb->len, cutlen), the tag pushed back inline first.
+            return frame[:cutlen]
         skb_len = pkt.skb_len()
-        tag = len(frame) - skb_len
-        new_len = skb_len - cutlen
-        if new_len < 0:
-            return frame  # u32 wrap-around in the kernel: pskb_trim() to a huge length
+        if cutlen >= skb_len:
+            return frame
+        # do_output(): pskb_trim(skb, max(cutlen, ovs_mac_header_len(key))); an
+        # accelerated outer tag is not in skb->len and goes back on at transmit.
         mac_hdr = 14 if pkt.l2 else 0
-        if new_len <= mac_hdr:
-            new_len = mac_hdr
-        return frame[: new_len + tag]
+        return frame[: max(cutlen, mac_hdr) + len(frame) - skb_len]
 
     # -- clone_execute ------------------------------------------------------
     def clone_execute(
@@ -744,7 +750,7 @@ class _Exec:
         tls = _tls
         tls.recirculating = self.cpu
         try:
-            self.ctx.recirculate(pkt.frame, _put(pkt.key, "recirc_id", recirc_id), pkt.tun)
+            self.ctx.recirculate(pkt.frame, _put(pkt.key, "recirc_id", recirc_id), pkt.tun, cutlen=pkt.cutlen)
         finally:
             tls.recirculating = None
 
@@ -1169,6 +1175,10 @@ def _set_sctp(pkt: _Pkt, values: tuple[int, ...], masks: tuple[int, ...]) -> boo
 
 
 def _set_mpls(pkt: _Pkt, value: int, mask: int) -> bool:
+    if pkt.protocol() not in _MPLS_TYPES:
+        # skb_mpls_update_lse(): -EINVAL unless skb->protocol is MPLS, which it is
+        # not under a second VLAN tag (skb->protocol is the inner tag's TPID).
+        return True
     net = pkt.layout()[0] if pkt.l2 else 0
     frame = pkt.frame
     if net is None or len(frame) < net + 4:

@@ -14,11 +14,11 @@ import random
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass, replace
 from typing import Any
 
 import odp.validate.swkey as sk
-from odp.actions import Action, Actions, Output, Userspace
+from odp.actions import Action, Actions, Output, SetMasked, Userspace
 from odp.constants import DP_MAX_PORTS, OVSP_LOCAL, DpFeature, UfidFlags
 from odp.datapath import Backend, UpcallListener
 from odp.errors import ExistsError, FieldError, InvalidArgument, InvalidFlow, NotFoundError, NotSupported
@@ -46,7 +46,7 @@ from odp.records import (
     check_vport_args,
     make_flow,
 )
-from odp.sim.actions import check_supported, execute_actions
+from odp.sim.actions import NO_CUT, check_supported, execute_actions
 from odp.sim.flow import extract
 from odp.sim.flow_table import FlowTable, SimFlow, outputs_only
 from odp.sim.meter import MeterTable
@@ -149,9 +149,10 @@ class SimDatapath:
             # by an error is not resumed.
             obs.emit(Receive(obs.depth, self.name, port_no, vport.name, frame, tunnel))
             obs.depth += 1
-        if len(frame) < 18 and frame[12:14] in _VLAN_TPIDS:
-            # The stack's skb_vlan_untag() frees a frame whose outer tag is cut
-            # short before any rx_handler (the datapath) sees it.
+        if len(frame) < 20 and frame[12:14] in _VLAN_TPIDS:
+            # The stack's skb_vlan_untag() frees a frame whose outer tag, and the
+            # two bytes after it (the encapsulated ethertype it peeks at), are cut
+            # short, before any rx_handler (the datapath) sees it.
             if obs is not None:
                 obs.emit(Drop(obs.depth, self.name, "VLAN tag cut short (skb_vlan_untag())"))
         else:
@@ -173,8 +174,10 @@ class SimDatapath:
         if obs is not None:
             obs.depth -= 1
 
-    def process(self, frame: bytes, key: int, tunnel: TunnelInfo | None = None) -> None:
-        """ovs_dp_process_packet: lookup, then actions or a MISS upcall."""
+    def process(self, frame: bytes, key: int, tunnel: TunnelInfo | None = None, cutlen: int = NO_CUT) -> None:
+        """ovs_dp_process_packet: lookup, then actions or a MISS upcall.
+
+        ``cutlen`` is a ``trunc`` still pending on a recirculated packet."""
         flow = self.table.lookup(key)
         obs = self.observer
         if flow is None:
@@ -192,7 +195,7 @@ class SimDatapath:
         flow.used = self.host.clock()
         # Extraction leaves tcp_flags zero for anything but TCP.
         flow.tcp_flags |= (key >> _TCP_FLAGS_SHIFT) & 0xFFFF
-        outputs = flow.outputs
+        outputs = flow.outputs if cutlen == NO_CUT else None
         if outputs is not None:
             # Fast path for flows whose actions are only outputs (no copy needed:
             # frames are immutable bytes); devices are written to directly.
@@ -210,10 +213,16 @@ class SimDatapath:
                 counters.tx_bytes += len(frame)
                 sink.append(frame)
             return
-        self.run_actions(frame, key, flow.actions, tunnel)
+        self.run_actions(frame, key, flow.actions, tunnel, cutlen=cutlen)
 
     def run_actions(
-        self, frame: bytes, key: int, actions: Actions, tunnel: TunnelInfo | None = None, mru: int = 0
+        self,
+        frame: bytes,
+        key: int,
+        actions: Actions,
+        tunnel: TunnelInfo | None = None,
+        mru: int = 0,
+        cutlen: int = NO_CUT,
     ) -> None:
         obs = self.observer
         if self._depth >= RECURSION_LIMIT:
@@ -223,7 +232,7 @@ class SimDatapath:
         self._depth += 1
         try:
             ctx = self._context if obs is None else self._tracing_context
-            execute_actions(ctx, frame, key, actions, tunnel=tunnel, mru=mru)
+            execute_actions(ctx, frame, key, actions, tunnel=tunnel, mru=mru, cutlen=cutlen)
         finally:
             self._depth -= 1
 
@@ -315,6 +324,33 @@ def output_ports(actions: Actions) -> Iterator[int]:
                 yield from output_ports(value)
 
 
+def as_installed(actions: Actions) -> Actions:
+    """``actions`` as the kernel holds (and dumps) them: each ``set_masked`` value ANDed with its mask.
+
+    The kernel refuses value bits outside the mask (validate_set's
+    validate_masked), so the codec sends ``value & mask``; the kernel stores and
+    dumps those bytes.  The simulator stores the same, so that its dumps agree.
+    Returns ``actions`` itself when nothing changes (the common case)."""
+    items: list[Action] | None = None
+    for i, a in enumerate(actions.items):
+        b = a
+        if type(a) is SetMasked:
+            b = SetMasked(a.attr.masked())  # (attributes compare mask-aware: no cheap "unchanged" test)
+        elif is_dataclass(a):
+            changes = {}
+            for f in fields(a):
+                value = getattr(a, f.name)
+                if isinstance(value, Actions) and (new := as_installed(value)) is not value:
+                    changes[f.name] = new
+            if changes:
+                b = replace(a, **changes)
+        if b is not a:
+            if items is None:
+                items = list(actions.items)
+            items[i] = b
+    return actions if items is None else Actions(items)
+
+
 class _Context:
     """The ActionContext the action executor calls back into."""
 
@@ -336,8 +372,8 @@ class _Context:
             pid=action.pid,
         )
 
-    def recirculate(self, frame: bytes, key: int, tunnel: Any = None) -> None:
-        self.dp.process(frame, key, tunnel)
+    def recirculate(self, frame: bytes, key: int, tunnel: Any = None, *, cutlen: int = NO_CUT) -> None:
+        self.dp.process(frame, key, tunnel, cutlen)
 
     def meter(self, meter_id: int, frame_len: int) -> bool:
         return self.dp.meters.execute(meter_id, frame_len)
@@ -362,11 +398,11 @@ class _TracingContext(_Context):
         if obs is not None:
             obs.emit(ActionExecuted(obs.depth, self.dp.name, action))
 
-    def recirculate(self, frame: bytes, key: int, tunnel: Any = None) -> None:
+    def recirculate(self, frame: bytes, key: int, tunnel: Any = None, *, cutlen: int = NO_CUT) -> None:
         obs = self.dp.observer
         if obs is not None:
             obs.emit(Recirculate(obs.depth, self.dp.name, sk.get(key, "recirc_id"), packet_match(key)))
-        self.dp.process(frame, key, tunnel)
+        self.dp.process(frame, key, tunnel, cutlen)
 
     def meter(self, meter_id: int, frame_len: int) -> bool:
         passed = self.dp.meters.execute(meter_id, frame_len)
@@ -639,6 +675,7 @@ class SimBackend(Backend):
         validate_actions(actions, match, kernel=self.host.kernel)
         check_supported(actions)  # never accept a flow whose packets the simulator cannot process
         d.check_output_vports(actions)
+        actions = as_installed(actions)
         existing: SimFlow | None = None
         if ufid is not None:
             existing = d.table.find_ufid(ufid)
@@ -695,7 +732,7 @@ class SimBackend(Backend):
             validate_actions(actions, match if match is not None else flow.match, kernel=self.host.kernel)
             check_supported(actions)
             d.check_output_vports(actions)
-            flow.set_actions(actions)
+            flow.set_actions(as_installed(actions))
         reply = self._flow(flow)  # the kernel replies with the stats from before clearing
         if clear_stats:
             flow.clear_stats()

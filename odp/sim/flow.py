@@ -28,7 +28,8 @@ kernel function that implements each:
   routing, fragment, AH, dest opts) is walked; any fragment header with
   offset 0 (atomic fragments included) gives frag=first and L4 is parsed; a
   later fragment gives proto=44, frag=later, no L4; a chain that runs off the
-  frame (or a later fragment followed by another extension header) keeps
+  frame (a header cut short, even a fragment header whose offset is there:
+  frag=first then), or a later fragment followed by another extension header, keeps
   addresses, label, tclass and hlimit but leaves proto=59 (NEXTHDR_NONE) and
   no L4.  ``ipv6_exthdrs`` gets the OFPIEH12_* summary of the chain.
 * ND (``parse_icmpv6``): only for type 135/136 with code 0 and 24 bytes of
@@ -428,6 +429,9 @@ def _ipv6(frame: Frame, n: int, off: int, key: int) -> Extracted:
             break
         else:
             hdrlen = (frame[start + 1] + 1) << 3
+        if n - start < hdrlen:  # the header runs off the frame: -EBADMSG
+            nexthdr = -1
+            break
         nexthdr = frame[start]
         start += hdrlen
     if fragment:

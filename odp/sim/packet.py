@@ -301,7 +301,8 @@ def flow_hash(frame: bytes, *, has_eth: bool = True, protocol: int = 0, symmetri
 
     Inputs are what the kernel's flow dissector hashes: for IPv4/IPv6 the
     addresses, the L4 protocol and, for TCP/UDP/SCTP/UDP-Lite first fragments
-    and unfragmented packets, the ports; for anything else just the ethertype.
+    and unfragmented packets, the ports; for anything else just the ethertype;
+    and the first VLAN tag (not for ``symmetric``).
     ``symmetric`` orders the two endpoints first (``__skb_get_hash_symmetric``)
     so both directions of a connection hash alike.  The value itself is
     CRC32 of those inputs mixed with :func:`jhash_1word`: the kernel's is
@@ -351,6 +352,13 @@ def flow_hash(frame: bytes, *, has_eth: bool = True, protocol: int = 0, symmetri
     if symmetric and (dst, dport) < (src, sport):
         src, dst, sport, dport = dst, src, dport, sport
     data = etype.to_bytes(2, "big") + src + dst + bytes((proto,)) + struct.pack("!HH", sport, dport)
+    if not symmetric and has_eth and n >= 18 and frame[12:14] in (b"\x81\x00", b"\x88\xa8"):
+        # skb_get_hash()'s flow_keys_dissector has FLOW_DISSECTOR_KEY_VLAN: the first
+        # tag's TPID, VID, priority (not DEI) and encapsulated ethertype are hashed
+        # (__skb_get_hash_symmetric()'s keys have no VLAN).  Kernel oracle: packets
+        # that differ only in their tag got different dp_hash values.
+        tci = frame[14] << 8 | frame[15]
+        data += frame[12:14] + struct.pack("!H", tci & 0xEFFF) + frame[16:18]
     h = jhash_1word(zlib.crc32(data), 0)
     return h or 1
 

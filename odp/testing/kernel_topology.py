@@ -114,6 +114,14 @@ class KernelPort:
             return b""  # our own transmission (no PACKET_IGNORE_OUTGOING)
         return _restore_vlan(data, anc)
 
+    def receive_now(self) -> list[bytes]:
+        """The frames waiting now, without waiting for more (the oracle fences instead)."""
+        out: list[bytes] = []
+        while (frame := self._recv_one()) is not None:
+            if frame:
+                out.append(frame)
+        return out
+
     def receive(self, timeout: float = 0.2) -> list[bytes]:
         """Frames that came out of the datapath port: waits up to ``timeout`` for the first."""
         out: list[bytes] = []

@@ -150,9 +150,14 @@ def _action_name(action: Action) -> str:
 
 
 class _ActionChecker:
-    def __init__(self, flow: _FlowInfo, kernel: Kernel) -> None:
+    def __init__(self, flow: _FlowInfo, kernel: Kernel, key_mac_proto: int | None = None) -> None:
         self.flow = flow
         self.kernel = kernel
+        #: The flow key's mac_proto: every nested list (clone, sample, check_pkt_len,
+        #: dec_ttl) starts from it, not from the current one (__ovs_nla_copy_actions
+        #: recomputes it with ovs_key_mac_proto(key); eth_type, vlan_tci and the MPLS
+        #: label count are passed down).
+        self.key_mac_proto = key_mac_proto
 
     # -- helpers -----------------------------------------------------------
     def fail(self, rule: str, field: str, message: str, where: str) -> InvalidFlow:
@@ -174,7 +179,7 @@ class _ActionChecker:
         path = f"{where} > {name}" if where else name
         if path.count(" > ") > 3:
             path = "... > " + " > ".join(path.split(" > ")[-3:])
-        self.check_list(actions.items, state, depth + 1, path)
+        self.check_list(actions.items, replace(state, mac_proto=self.key_mac_proto), depth + 1, path)
 
     # -- one action ----------------------------------------------------------
     def check(self, action: Action, s: _State, depth: int, where: str, last: bool) -> _State:
@@ -796,5 +801,5 @@ def _validate_actions(
         or (isinstance(kernel, tuple) and len(kernel) == 2 and all(isinstance(x, int) for x in kernel))
     ):
         raise _fail("malformed-action", "kernel", f"kernel must be a Kernel or a (major, minor) tuple, not {kernel!r}")
-    checker = _ActionChecker(flow, NEWEST if kernel is None else Kernel.parse(kernel))
+    checker = _ActionChecker(flow, NEWEST if kernel is None else Kernel.parse(kernel), state.mac_proto)
     checker.check_list(actions.items, state, 0, "")

@@ -277,7 +277,7 @@ def _merge(key_dump: list[_Dumped], mask_dump: list[_Dumped]) -> list[tuple[KeyA
         elif type_ == K.MPLS:
             kv = kc if isinstance(kc, tuple) else ()
             mv = mc if isinstance(mc, tuple) else ()
-            size = max(len(kv), len(mv), 1)
+            size = max(len(kv), len(mv))  # 0: a frame cut before the bottom of the stack
             attr = Mpls(*(Masked((kv + (0,) * size)[i], (mv + (0,) * size)[i]) for i in range(size)))
         else:
             cls = ALL_ATTR_CLASSES[type_]

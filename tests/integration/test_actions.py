@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from packets import MAC1, MAC2, tcp4, udp4, udp6
+from packets import MAC1, MAC2, eth, tcp4, udp4, udp6
 from scapy.contrib.mpls import MPLS
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
@@ -138,6 +138,50 @@ def test_trunc_applies_to_next_output_only(dp: Datapath, ports: list[Port], harn
     assert harness.received(ports[2])[0] == bytes(pkt)
 
 
+def test_trunc_length_is_absolute_and_the_last_one_wins(
+    dp: Datapath, ports: list[Port], harness: PacketHarness
+) -> None:
+    # OVS_CB(skb)->cutlen holds the last trunc's max_len; do_output() trims to it whatever the actions
+    # in between did to the length (kernel oracle cases 3823, 4368).
+    pkt = udp4()
+    send_through(
+        dp,
+        harness,
+        ports,
+        "trunc(30),trunc(1000),2,trunc(40),push_mpls(label=100,tc=0,ttl=64,bos=1,eth_type=0x8847),3",
+        pkt,
+    )
+    assert harness.received(ports[1])[0] == bytes(pkt)
+    out = harness.received(ports[2])[0]
+    assert len(out) == 40 and out[12:14] == b"\x88\x47"
+
+
+def test_a_pending_trunc_goes_along_with_recirculation(dp: Datapath, ports: list[Port], harness: PacketHarness) -> None:
+    # OVS_CB(skb)->cutlen travels with the skb into the recirculated lookup (kernel oracle 3738, 5355, 7836).
+    dp.add_flow("recirc_id(0),in_port(1),eth(),eth_type(0x0800),ipv4()", "trunc(30),recirc(7)")
+    dp.add_flow("recirc_id(7),in_port(1),eth(),eth_type(0x0800),ipv4()", "2,3")
+    pkt = udp4()
+    harness.send_packet(ports[0], pkt)
+    assert harness.received(ports[1]) == [bytes(pkt)[:30]]
+    assert harness.received(ports[2]) == [bytes(pkt)]
+
+
+def test_set_mpls_under_two_vlan_tags_drops_the_packet(dp: Datapath, ports: list[Port], harness: PacketHarness) -> None:
+    # skb->protocol is the inner tag's TPID there, and skb_mpls_update_lse() refuses anything but MPLS:
+    # the action fails and the packet is dropped (kernel oracle, case 8469).
+    dp.add_flow(
+        "in_port(1),eth(),eth_type(0x88a8),vlan(vid=5,pcp=0),encap(eth_type(0x8100),vlan(vid=6,pcp=0),"
+        "encap(eth_type(0x8847),mpls(label=16,tc=0,ttl=64,bos=1)))",
+        "3,set(mpls(label=7,tc=0,ttl=9,bos=1)),2",
+    )
+    pkt = (
+        eth(type=0x88A8) / Dot1Q(vlan=5, type=0x8100) / Dot1Q(vlan=6, type=0x8847) / MPLS(label=16, s=1, ttl=64) / IP()
+    )
+    harness.send_packet(ports[0], pkt)
+    assert harness.received(ports[2]) == [bytes(pkt)]
+    assert harness.received(ports[1]) == []
+
+
 def test_clone_isolates_changes(dp: Datapath, ports: list[Port], harness: PacketHarness) -> None:
     pkt = udp4()
     send_through(dp, harness, ports, "clone(set(ipv4(ttl=3)),2),3", pkt)
@@ -244,6 +288,22 @@ def test_invalid_actions_are_rejected(dp: Datapath, ports: list[Port], actions: 
     assert dp.flows() == []
 
 
+def test_nested_lists_start_from_the_flows_mac_proto(dp: Datapath, ports: list[Port]) -> None:
+    # __ovs_nla_copy_actions recomputes mac_proto from the flow key for every nested list (clone,
+    # sample, check_pkt_len, dec_ttl): an L2 action in a clone is checked against the flow's
+    # Ethernet header, not against what the actions before it did (kernel oracle, cases 385 and 5047).
+    dp.add_flow(
+        "in_port(1),eth(),eth_type(0x0800),ipv4()",
+        "add_mpls(label=100,tc=3,ttl=64,bos=1,eth_type=0x8847),clone(push_vlan(vid=5,pcp=0))",
+    )
+    with pytest.raises(InvalidFlow):
+        dp.add_flow(
+            "in_port(1),eth_type(0x0800),ipv4()",
+            "push_eth(src=02:00:00:00:00:aa,dst=02:00:00:00:00:bb),clone(push_vlan(vid=5,pcp=0),2)",
+        )
+    assert len(dp.flows()) == 1
+
+
 def test_pop_eth_then_push_eth(dp: Datapath, ports: list[Port], harness: PacketHarness) -> None:
     pkt = udp4()
     send_through(dp, harness, ports, "pop_eth,push_eth(src=02:00:00:00:00:aa,dst=02:00:00:00:00:bb),2", pkt)
@@ -258,6 +318,24 @@ def test_hash_then_recirc_matches_dp_hash(dp: Datapath, ports: list[Port], harne
     pkt = udp4()
     harness.send_packet(ports[0], pkt)
     harness.verify_packet(pkt, ports[2])
+
+
+def test_hash_l4_covers_the_vlan_tag(
+    dp: Datapath, ports: list[Port], harness: PacketHarness, listener: UpcallListener
+) -> None:
+    # skb_get_hash()'s dissector hashes the first VLAN tag: frames that differ only in it hash apart
+    # (the values are seeded at random at boot; which frames share one is not). Kernel oracle 3174, 4893.
+    dp.add_flow(
+        "recirc_id(0),in_port(1),eth(),eth_type(0x8100),vlan(vid=5/0,pcp=0/0),encap(eth_type(0x0800),ipv4())",
+        "hash(l4(0)),recirc(0x9)",
+    )
+    hashes = []
+    for vid, pcp in ((5, 0), (6, 0), (5, 3), (5, 0)):
+        harness.send_packet(ports[0], eth() / Dot1Q(vlan=vid, prio=pcp) / IP(src="10.0.0.1", dst="10.0.0.2") / UDP())
+        up = harness.expect_miss(listener, in_port=1)
+        (dp_hash,) = [a for a in up.key.attrs if a.NAME == "dp_hash"]
+        hashes.append(str(dp_hash))
+    assert hashes[0] == hashes[3] and len(set(hashes)) == 3, hashes
 
 
 def test_ct_clear_then_output(dp: Datapath, ports: list[Port], harness: PacketHarness) -> None:

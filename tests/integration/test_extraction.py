@@ -134,6 +134,14 @@ CASES: list[tuple[str, object, str]] = [
         "frag=first),ipv6_exthdrs(0x10),udp(src=1,dst=2)",
     ),
     (
+        # ipv6_find_hdr() returns -EBADMSG for a header that runs off the frame: proto stays 59, frag is
+        # first (the fragment flag was set), no L4 (kernel oracle, cases 836 and 5142).
+        "ipv6-fragment-header-cut-short",
+        bytes(ether() / IPv6(src="2001:db8::1", dst="2001:db8::2", hlim=64, nh=44, plen=8)) + bytes.fromhex("11000001"),
+        ETH + "eth_type(0x86dd),ipv6(src=2001:db8::1,dst=2001:db8::2,label=0,proto=59,tclass=0,hlimit=64,"
+        "frag=first),ipv6_exthdrs(0x10)",
+    ),
+    (
         "icmpv6-echo",
         ether() / IPv6(src="2001:db8::1", dst="2001:db8::2", hlim=64) / ICMPv6EchoRequest(),
         ETH + "eth_type(0x86dd),ipv6(src=2001:db8::1,dst=2001:db8::2,label=0,proto=58,tclass=0,hlimit=64,"
@@ -185,10 +193,20 @@ def test_runt_frames_are_dropped_without_upcall(
 
 
 @pytest.mark.parametrize("tpid", [0x8100, 0x88A8])
+@pytest.mark.parametrize("tail", [b"\x00\x0a", b"\x00\x0a\x12\x34", b"\x00\x0a\x12\x34\x00"], ids=[16, 18, 19])
 def test_truncated_vlan_tag_never_reaches_the_datapath(
-    dp: Datapath, ports: list[Port], harness: PacketHarness, listener: UpcallListener, tpid: int
+    dp: Datapath, ports: list[Port], harness: PacketHarness, listener: UpcallListener, tpid: int, tail: bytes
 ) -> None:
-    # The stack's VLAN untagging drops it before the datapath's rx handler.
-    harness.send_packet(ports[0], bytes(ether(type=tpid)) + b"\x00\x0a")
+    # The stack's VLAN untagging (skb_vlan_untag) drops it before the datapath's rx handler: it wants the
+    # tag and the two bytes after it, 20 bytes in all (18 and 19 found by the kernel oracle, case 601/562).
+    harness.send_packet(ports[0], bytes(ether(type=tpid)) + tail)
     assert [u for u in listener.receive(timeout=0.3) if u.packet[:6] == bytes(ether())[:6]] == []
     assert dp.stats().missed == 0
+
+
+def test_vlan_tag_with_two_bytes_after_it_reaches_the_datapath(
+    dp: Datapath, ports: list[Port], harness: PacketHarness, listener: UpcallListener
+) -> None:
+    harness.send_packet(ports[0], bytes(ether(type=0x8100)) + b"\x00\x0a\x12\x34\x00\x00")
+    harness.expect_miss(listener, in_port=1)
+    assert dp.stats().missed == 1

@@ -148,6 +148,20 @@ def test_mpls_is_an_array_of_be32() -> None:
     assert encode_key_attr(m) == nla(21, h("12345140 00001100"))
 
 
+def test_an_empty_mpls_mask_wildcards_every_lse() -> None:
+    # The kernel sizes the mask's MPLS attribute by the mask's label count: a flow whose LSE masks
+    # are all zero dumps a 0-byte mask (found by the kernel oracle: such dumps did not decode).
+    from odp.netlink.codec import decode_match, encode_key
+    from odp.text import parse_match
+
+    match = parse_match("in_port(1),eth(),eth_type(0x8847),mpls(label=5/0,tc=0/0,ttl=0/0,bos=1/0)")
+    key = encode_key(match)
+    mask = nla(3, h("ffffffff")) + nla(6, h("ffff")) + nla(21)  # in_port, eth_type exact; mpls: 0 bytes
+    (mpls,) = [a for a in decode_match(key, mask).attrs if isinstance(a, Mpls)]
+    assert [m.mask for m in mpls.lses] == [0]
+    assert mpls.is_wildcard()
+
+
 @pytest.mark.skipif(not LITTLE, reason="golden bytes written for a little-endian host")
 def test_tunnel_golden_key_and_mask() -> None:
     tun = Tunnel(
