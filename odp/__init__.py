@@ -40,6 +40,8 @@ from odp.actions import (
 from odp.constants import Frag, MeterBandType, TunnelFlag
 from odp.datapath import (
     Connection,
+    ConntrackEntry,
+    CtTuple,
     Datapath,
     DatapathInfo,
     DatapathStats,
@@ -120,11 +122,13 @@ __all__ = [
     "CheckPktLen",
     "Clone",
     "Connection",
+    "ConntrackEntry",
     "Ct",
     "CtClear",
     "CtLabels",
     "CtMark",
     "CtState",
+    "CtTuple",
     "CtTupleIpv4",
     "CtTupleIpv6",
     "CtZone",

@@ -376,6 +376,47 @@ class MeterFeatures:
     band_types: tuple[int, ...] = (MeterBandType.DROP,)
 
 
+@dataclass(frozen=True, slots=True)
+class CtTuple:
+    """One direction of a tracked connection: addresses (text), IP protocol, and
+    the ports (TCP, UDP) or ICMP id, type and code (0 where they do not apply)."""
+
+    src: str
+    dst: str
+    proto: int
+    src_port: int = 0
+    dst_port: int = 0
+    icmp_id: int = 0
+    icmp_type: int = 0
+    icmp_code: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ConntrackEntry:
+    """A connection in the host's conntrack table (ctnetlink's view of an ``nf_conn``).
+
+    ``family`` is 4 or 6; ``timeout`` the whole seconds left; ``tcp_state``
+    conntrack's TCP state name (``"ESTABLISHED"``), None for other protocols;
+    ``labels`` the 128-bit label as an int (the big-endian ``ct_label``).
+    """
+
+    family: int
+    orig: CtTuple
+    reply: CtTuple
+    zone: int = 0
+    mark: int = 0
+    labels: int = 0
+    timeout: int = 0
+    tcp_state: str | None = None
+    seen_reply: bool = False
+    assured: bool = False
+
+
+def check_ct_zone(zone: int | None) -> None:
+    if zone is not None:
+        _check_uint(zone, 0xFFFF, "conntrack zone")
+
+
 def check_meter_request(meter_id: int, bands: tuple[MeterBand, ...], stats: FlowStats | None = None) -> None:
     """Refuse what the kernel's OVS_METER_CMD_SET would refuse as EINVAL, with a reason.
 
@@ -574,6 +615,15 @@ class Backend(abc.ABC):
     def meter_del(self, dp: DpRef, meter_id: int) -> MeterStats | None:
         """Delete a meter and return its last stats; a missing meter is not an error (None)."""
 
+    # conntrack -------------------------------------------------------------
+    @abc.abstractmethod
+    def conntrack_dump(self, dp: DpRef, zone: int | None = None) -> list[ConntrackEntry]:
+        """The connections of the datapath's network namespace (all zones, or ``zone``)."""
+
+    @abc.abstractmethod
+    def conntrack_flush(self, dp: DpRef, zone: int | None = None) -> None:
+        """Delete the connections of the datapath's network namespace (all zones, or ``zone``)."""
+
     # packets ---------------------------------------------------------------
     @abc.abstractmethod
     def packet_execute(
@@ -766,6 +816,18 @@ class Datapath:
 
     def delete_meter(self, meter_id: int) -> MeterStats | None:
         return self.backend.meter_del(self.name, meter_id)
+
+    # conntrack -------------------------------------------------------------
+    def conntrack(self, zone: int | None = None) -> list[ConntrackEntry]:
+        """The tracked connections (of the datapath's host/namespace: conntrack is
+        not per datapath), every zone or only ``zone``."""
+        check_ct_zone(zone)
+        return self.backend.conntrack_dump(self.name, zone)
+
+    def flush_conntrack(self, zone: int | None = None) -> None:
+        """Forget the tracked connections of every zone, or of ``zone``."""
+        check_ct_zone(zone)
+        self.backend.conntrack_flush(self.name, zone)
 
     # packets -----------------------------------------------------------------
     def execute(

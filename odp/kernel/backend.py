@@ -45,6 +45,7 @@ from odp.actions import Actions
 from odp.constants import DP_MAX_PORTS, OVSP_LOCAL, Cmd, DpFeature, MeterBandType, MeterCmd, PacketCmd
 from odp.datapath import (
     Backend,
+    ConntrackEntry,
     DatapathInfo,
     DatapathStats,
     DpRef,
@@ -74,6 +75,7 @@ from odp.errors import (
     NotSupported,
     OdpError,
 )
+from odp.kernel import conntrack
 from odp.kernel.errors import translate
 from odp.kernel.families import Families, FamilyInfo, resolve_families
 from odp.kernel.netlink import (
@@ -838,6 +840,15 @@ class KernelBackend(Backend):
             if paused:
                 gc.enable()
         return iter(flows)
+
+    # -- conntrack (ctnetlink: the namespace's table, not the datapath's) ---------------
+    def conntrack_dump(self, dp: DpRef, zone: int | None = None) -> list[ConntrackEntry]:
+        self._ifindex(dp)  # NotFoundError for a missing datapath, as on the simulator
+        return conntrack.conntrack_dump(zone)
+
+    def conntrack_flush(self, dp: DpRef, zone: int | None = None) -> None:
+        self._ifindex(dp)
+        conntrack.conntrack_flush(zone)
 
     # -- meters ----------------------------------------------------------------------
     def _meter_family(self) -> FamilyInfo:

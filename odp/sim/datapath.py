@@ -17,10 +17,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
-from odp.actions import Action, Actions, Output, Userspace
+from odp.actions import Action, Actions, Ct, Output, Userspace
 from odp.constants import DP_MAX_PORTS, OVSP_LOCAL, DpFeature, UfidFlags
 from odp.datapath import (
     Backend,
+    ConntrackEntry,
     DatapathInfo,
     DatapathStats,
     DpRef,
@@ -46,6 +47,7 @@ from odp.datapath import (
 from odp.errors import ExistsError, FieldError, InvalidArgument, InvalidFlow, NotFoundError, NotSupported
 from odp.keys import DpHash, InPort, Match, Priority, RecircId, SkbMark, Tunnel
 from odp.sim.actions import execute_actions
+from odp.sim.conntrack import check_ct_supported
 from odp.sim.flow import extract
 from odp.sim.flow_table import FlowTable, SimFlow, outputs_only
 from odp.sim.meter import MeterTable
@@ -274,6 +276,12 @@ class SimDatapath:
             return  # the kernel silently drops output to a missing port
         vport.send(self, frame, tunnel)
 
+    def check_actions(self, actions: Actions) -> None:
+        """NotSupported for actions the simulator cannot run (outputs, ct features)."""
+        self.check_output_vports(actions)
+        if outputs_only(actions) is None:
+            check_ct_supported(actions)
+
     def check_output_vports(self, actions: Actions) -> None:
         """NotSupported if ``actions`` output to a vport the simulator cannot send through.
 
@@ -337,8 +345,8 @@ class _Context:
     def random(self) -> float:
         return self.dp.random.random()
 
-    def ct(self, *args: object, **kwargs: object) -> Any:
-        raise NotSupported("conntrack (ct) is not supported by the simulator")
+    def ct(self, frame: bytes, key: int, action: Ct) -> tuple[bytes, int] | None:
+        return self.dp.host.conntrack.execute(frame, key, action)
 
 
 class _TracingContext(_Context):
@@ -614,7 +622,7 @@ class SimBackend(Backend):
         check_ufid(ufid)
         sw = self._compile(match)
         validate_actions(actions, match)
-        d.check_output_vports(actions)
+        d.check_actions(actions)
         existing: SimFlow | None = None
         if ufid is not None:
             existing = d.table.find_ufid(ufid)
@@ -669,7 +677,7 @@ class SimBackend(Backend):
         flow = self._find(d, match, ufid)
         if actions is not None:
             validate_actions(actions, match if match is not None else flow.match)
-            d.check_output_vports(actions)
+            d.check_actions(actions)
             flow.set_actions(actions)
         reply = self._flow(flow)  # the kernel replies with the stats from before clearing
         if clear_stats:
@@ -698,6 +706,15 @@ class SimBackend(Backend):
         d = self._dp(dp)
         for f in d.table.flows():
             yield self._flow(f, ufid_flags)
+
+    # -- conntrack ------------------------------------------------------------
+    def conntrack_dump(self, dp: DpRef, zone: int | None = None) -> list[ConntrackEntry]:
+        table = self._dp(dp).host.conntrack
+        now = table.clock()
+        return [ct.entry(now) for ct in table.connections(zone)]
+
+    def conntrack_flush(self, dp: DpRef, zone: int | None = None) -> None:
+        self._dp(dp).host.conntrack.flush(zone)
 
     # -- meters ---------------------------------------------------------------
     def meter_features(self, dp: DpRef) -> MeterFeatures:
@@ -764,7 +781,7 @@ class SimBackend(Backend):
             raise InvalidArgument("packet is shorter than an Ethernet header (14 bytes)")
         # The kernel checks EXECUTE's actions against the packet's own key.
         validate_actions(actions, packet_match(ext.key), packet=True)
-        d.check_output_vports(actions)
+        d.check_actions(actions)
         d.run_actions(packet, ext.key, actions, tunnel, mru or 0)
 
     def upcall_listener(self, dp: DpRef) -> UpcallListener:

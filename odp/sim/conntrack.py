@@ -1,0 +1,848 @@
+"""Connection tracking for ``ct()``: net/openvswitch/conntrack.c over netfilter (Linux 6.1).
+
+One :class:`ConntrackTable` per host, as the kernel has one conntrack table
+per network namespace (every datapath of the host shares it).  Connections
+are keyed by zone and tuple - addresses, protocol and ports (TCP/UDP), ICMP
+id, type and code (echo-like ICMP), or addresses and protocol alone (any
+other protocol, netfilter's generic tracker) - in both directions, the reply
+tuple being the inverse of the original one.
+
+:meth:`ConntrackTable.execute` is ``ovs_ct_execute()``: it runs
+``nf_conntrack_in()`` (``__ovs_ct_lookup()``), commits with ``commit``
+(``ovs_ct_commit()``: mark and labels, then ``nf_conntrack_confirm()``), and
+fills the flow key as ``ovs_ct_update_key()`` does.  The kernel attaches the
+connection to the skb (``skb->_nfct``) so that a later ``ct()`` in the same
+zone, after recirculation, does not run the packet through conntrack again;
+the simulator finds that connection the way the kernel does for a packet
+that lost its ``_nfct`` in an upcall (``ovs_ct_executed()``: the key says
++trk, not +inv, same zone, and the packet's tuple is in the table).  An
+unconfirmed connection is never in the table, so a packet whose first
+``ct()`` had no ``commit`` is looked up afresh by a later ``ct(commit)``:
+netfilter reaches the same new connection from the same packet, so the
+result is the kernel's.
+
+Protocol trackers (``nf_conntrack_proto_*.c``):
+
+* TCP: ``tcp_error()`` (header length, ``tcp_valid_flags``), ``tcp_new()``
+  (only a SYN starts a connection; ``nf_conntrack_tcp_loose`` is 1, so
+  other packets pick one up mid-stream) and ``nf_conntrack_tcp_packet()``
+  with the ``tcp_conntracks`` table, the ignore cases, reopening from
+  TIME_WAIT/CLOSE, simultaneous open, RST handling and the per-state
+  timeouts (retransmissions of an ACK counted as ``tcp_in_window()`` counts
+  them).  **Limitation**: the sequence/window checks of ``tcp_in_window()``
+  are not transcribed: a segment outside the window is accepted where the
+  kernel marks it +inv before the connection is established (once it is,
+  OVS makes the kernel liberal too: ``nf_ct_set_tcp_be_liberal()``), and
+  the UNACK timeout for unacknowledged data is not applied.
+* UDP: 30 s unreplied, 120 s once replied and still active after 2 s.
+* ICMP/ICMPv6: echo (and timestamp/info/address-mask, node information)
+  requests start connections, 30 s; errors (destination unreachable, time
+  exceeded ...) are +rel to the connection of the header they carry;
+  other types are +inv (ND and MLD are untracked: +inv too, in OVS's key).
+* Anything else: the generic tracker (addresses and protocol), 600 s.
+
+**Limitations** (besides the window checks): L4 checksums are not
+verified (netfilter marks a packet with a bad TCP/UDP/ICMP checksum +inv
+when it arrives on a device that did not check it); SCTP, DCCP, GRE and
+UDP-Lite use the generic tracker; IP fragments are not reassembled
+(``ct()`` holds a fragment as the kernel holds the first ones, but never
+completes the packet).  NAT, helpers, timeout policies and zone limits are
+refused when a flow is installed (:func:`check_ct_supported`).
+
+Time is the host's millisecond clock (``Host.clock``); a connection expires
+when the clock reaches its timeout and is then gone from lookups and
+listings, as ``nf_ct_is_expired()`` makes it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterator
+
+from odp.actions import Actions, Ct
+from odp.constants import CtState
+from odp.datapath import ConntrackEntry, CtTuple
+from odp.errors import NotSupported
+from odp.validate import swkey as sk
+
+__all__ = ["Conn", "ConntrackTable", "check_ct_supported"]
+
+# -- key fields ---------------------------------------------------------------
+_GEO = sk.GEOMETRY
+
+
+def _get(key: int, name: str) -> int:
+    shift, width = _GEO[name]
+    return (key >> shift) & ((1 << width) - 1)
+
+
+def _put(key: int, name: str, value: int) -> int:
+    shift, width = _GEO[name]
+    return (key & ~(((1 << width) - 1) << shift)) | (value << shift)
+
+
+_TRK = int(CtState.TRACKED)
+_NEW = int(CtState.NEW)
+_EST = int(CtState.ESTABLISHED)
+_REL = int(CtState.RELATED)
+_RPL = int(CtState.REPLY_DIR)
+_INV = int(CtState.INVALID)
+_NAT_MASK = int(CtState.SRC_NAT | CtState.DST_NAT)
+
+_ETH_P_IP = 0x0800
+_ETH_P_IPV6 = 0x86DD
+_VLAN_TPIDS = (0x8100, 0x88A8)
+_TCP, _UDP, _ICMP, _ICMPV6 = 6, 17, 1, 58
+
+# enum ip_conntrack_info
+IP_CT_ESTABLISHED, IP_CT_RELATED, IP_CT_NEW = 0, 1, 2
+IP_CT_ESTABLISHED_REPLY, IP_CT_RELATED_REPLY = 3, 4
+_ORIGINAL, _REPLY = 0, 1
+
+_SECS = 1000  # the clock is in milliseconds
+_MINS = 60 * _SECS
+_DAYS = 24 * 60 * _MINS
+
+# -- TCP (nf_conntrack_proto_tcp.c) ---------------------------------------------
+(
+    TCP_NONE,
+    TCP_SYN_SENT,
+    TCP_SYN_RECV,
+    TCP_ESTABLISHED,
+    TCP_FIN_WAIT,
+    TCP_CLOSE_WAIT,
+    TCP_LAST_ACK,
+    TCP_TIME_WAIT,
+    TCP_CLOSE,
+    TCP_SYN_SENT2,
+    TCP_MAX,
+    TCP_IGNORE,
+    TCP_RETRANS,
+    TCP_UNACK,
+) = range(14)
+
+#: Names as /proc/net/nf_conntrack and conntrack(8) print them.
+TCP_STATE_NAMES = (
+    "NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT",
+    "LAST_ACK", "TIME_WAIT", "CLOSE", "SYN_SENT2",
+)  # fmt: skip
+
+_TCP_TIMEOUTS = {
+    TCP_NONE: 2 * _MINS,  # timeouts[0] is unused: same as SYN_SENT
+    TCP_SYN_SENT: 2 * _MINS,
+    TCP_SYN_RECV: 60 * _SECS,
+    TCP_ESTABLISHED: 5 * _DAYS,
+    TCP_FIN_WAIT: 2 * _MINS,
+    TCP_CLOSE_WAIT: 60 * _SECS,
+    TCP_LAST_ACK: 30 * _SECS,
+    TCP_TIME_WAIT: 2 * _MINS,
+    TCP_CLOSE: 10 * _SECS,
+    TCP_SYN_SENT2: 2 * _MINS,
+    TCP_RETRANS: 5 * _MINS,
+    TCP_UNACK: 5 * _MINS,
+}
+_TCP_MAX_RETRANS = 3
+
+_SYN_SET, _SYNACK_SET, _FIN_SET, _ACK_SET, _RST_SET, _NONE_SET = range(6)
+_SNO, _SSS, _SSR, _SES, _SFW, _SCW = TCP_NONE, TCP_SYN_SENT, TCP_SYN_RECV, TCP_ESTABLISHED, TCP_FIN_WAIT, TCP_CLOSE_WAIT
+_SLA, _STW, _SCL, _SS2, _SIV, _SIG = TCP_LAST_ACK, TCP_TIME_WAIT, TCP_CLOSE, TCP_SYN_SENT2, TCP_MAX, TCP_IGNORE
+
+#: tcp_conntracks[dir][index][old state] -> new state.
+tcp_conntracks: tuple[tuple[tuple[int, ...], ...], ...] = (
+    (  # ORIGINAL;  sNO   sSS   sSR   sES   sFW   sCW   sLA   sTW   sCL   sS2
+        (_SSS, _SSS, _SIG, _SIG, _SIG, _SIG, _SIG, _SSS, _SSS, _SS2),  # syn
+        (_SIV, _SIV, _SSR, _SIV, _SIV, _SIV, _SIV, _SIV, _SIV, _SSR),  # synack
+        (_SIV, _SIV, _SFW, _SFW, _SLA, _SLA, _SLA, _STW, _SCL, _SIV),  # fin
+        (_SES, _SIV, _SES, _SES, _SCW, _SCW, _STW, _STW, _SCL, _SIV),  # ack
+        (_SIV, _SCL, _SCL, _SCL, _SCL, _SCL, _SCL, _SCL, _SCL, _SCL),  # rst
+        (_SIV, _SIV, _SIV, _SIV, _SIV, _SIV, _SIV, _SIV, _SIV, _SIV),  # none
+    ),
+    (  # REPLY
+        (_SIV, _SS2, _SIV, _SIV, _SIV, _SIV, _SIV, _SSS, _SIV, _SS2),  # syn
+        (_SIV, _SSR, _SIG, _SIG, _SIG, _SIG, _SIG, _SIG, _SIG, _SSR),  # synack
+        (_SIV, _SIV, _SFW, _SFW, _SLA, _SLA, _SLA, _STW, _SCL, _SIV),  # fin
+        (_SIV, _SIG, _SSR, _SES, _SCW, _SCW, _STW, _STW, _SCL, _SIG),  # ack
+        (_SIV, _SCL, _SCL, _SCL, _SCL, _SCL, _SCL, _SCL, _SCL, _SCL),  # rst
+        (_SIV, _SIV, _SIV, _SIV, _SIV, _SIV, _SIV, _SIV, _SIV, _SIV),  # none
+    ),
+)
+
+_FIN, _SYN, _RST, _PSH, _ACK, _URG, _ECE, _CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
+#: tcp_valid_flags: the combinations of FIN/SYN/RST/ACK/URG a packet may have.
+tcp_valid_flags = frozenset(
+    (_SYN, _SYN | _URG, _SYN | _ACK, _RST, _RST | _ACK, _FIN | _ACK, _FIN | _ACK | _URG, _ACK, _ACK | _URG)
+)
+
+
+def get_conntrack_index(flags: int) -> int:
+    if flags & _RST:
+        return _RST_SET
+    if flags & _SYN:
+        return _SYNACK_SET if flags & _ACK else _SYN_SET
+    if flags & _FIN:
+        return _FIN_SET
+    if flags & _ACK:
+        return _ACK_SET
+    return _NONE_SET
+
+
+# -- UDP, ICMP, generic -------------------------------------------------------------
+UDP_CT_UNREPLIED = 30 * _SECS
+UDP_CT_REPLIED = 120 * _SECS
+_UDP_STREAM_DELAY = 2 * _SECS
+ICMP_TIMEOUT = 30 * _SECS
+ICMPV6_TIMEOUT = 30 * _SECS
+GENERIC_TIMEOUT = 600 * _SECS
+
+#: ICMP type -> the type of its answer (invmap of nf_conntrack_proto_icmp.c).
+_ICMP_INVMAP = {8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 17: 18, 18: 17}
+_ICMP_VALID_NEW = frozenset((8, 13, 15, 17))
+_ICMP_ERRORS = frozenset((3, 4, 5, 11, 12))  # icmp_is_err()
+_NR_ICMP_TYPES = 18
+_ICMPV6_INVMAP = {128: 129, 129: 128, 139: 140, 140: 139}
+_ICMPV6_VALID_NEW = frozenset((128, 139))
+#: ICMPv6 types conntrack leaves untracked (noct_valid_new): MLD and ND.
+_ICMPV6_NOCT = frozenset((130, 131, 132, 133, 134, 135, 136, 143))
+
+#: A tuple: (src, dst, proto, a, b): a/b are the ports (TCP/UDP), the ICMP id and
+#: ``type << 8 | code`` (ICMP), 0 and 0 (generic).
+Tuple = tuple[int, int, int, int, int]
+
+
+class _L3:
+    """What conntrack reads of a packet: offsets, addresses, protocol."""
+
+    __slots__ = ("dataoff", "dst", "end", "family", "later_frag", "nh", "proto", "src")
+
+    def __init__(self, family: int, nh: int, src: int, dst: int, proto: int, dataoff: int, end: int, later: bool):
+        self.family = family
+        self.nh = nh
+        self.src = src
+        self.dst = dst
+        self.proto = proto
+        self.dataoff = dataoff
+        self.end = end
+        self.later_frag = later
+
+
+def _parse_l3(frame: bytes, nh: int, eth_type: int) -> _L3 | None:
+    """The IPv4/IPv6 header at ``nh`` (get_l4proto()); None if unusable."""
+    if eth_type == _ETH_P_IP:
+        if len(frame) < nh + 20:
+            return None
+        ihl = (frame[nh] & 0x0F) * 4
+        tot = int.from_bytes(frame[nh + 2 : nh + 4], "big")
+        if ihl < 20 or tot < ihl or len(frame) < nh + tot:
+            return None
+        frag = int.from_bytes(frame[nh + 6 : nh + 8], "big")
+        return _L3(
+            4,
+            nh,
+            int.from_bytes(frame[nh + 12 : nh + 16], "big"),
+            int.from_bytes(frame[nh + 16 : nh + 20], "big"),
+            frame[nh + 9],
+            nh + ihl,
+            nh + tot,
+            bool(frag & 0x1FFF),
+        )
+    if eth_type == _ETH_P_IPV6:
+        if len(frame) < nh + 40:
+            return None
+        end = nh + 40 + int.from_bytes(frame[nh + 4 : nh + 6], "big")
+        if len(frame) < end:
+            return None
+        nexthdr = frame[nh + 6]
+        off = nh + 40
+        later = False
+        # ipv6_skip_exthdr()
+        while nexthdr in (0, 43, 44, 51, 60):
+            if off + 8 > end:
+                return None
+            if nexthdr == 44:
+                if int.from_bytes(frame[off + 2 : off + 4], "big") & 0xFFF8:
+                    later = True
+                hdrlen = 8
+            elif nexthdr == 51:
+                hdrlen = (frame[off + 1] + 2) * 4
+            else:
+                hdrlen = (frame[off + 1] + 1) * 8
+            nexthdr = frame[off]
+            off += hdrlen
+        if off > end:
+            return None
+        return _L3(
+            6,
+            nh,
+            int.from_bytes(frame[nh + 8 : nh + 24], "big"),
+            int.from_bytes(frame[nh + 24 : nh + 40], "big"),
+            nexthdr,
+            off,
+            end,
+            later,
+        )
+    return None
+
+
+def _network_offset(frame: bytes) -> int:
+    nh = 14
+    while frame[nh - 2 : nh] in (b"\x81\x00", b"\x88\xa8") and len(frame) >= nh + 4:
+        nh += 4
+    return nh
+
+
+def _pkt_to_tuple(frame: bytes, p: _L3, dataoff: int, proto: int) -> Tuple | None:
+    """nf_ct_get_tuple(): None when the L4 header is cut short."""
+    if proto in (_TCP, _UDP, 132, 33, 136):  # ports (TCP, UDP, SCTP, DCCP, UDP-Lite)
+        if p.end < dataoff + 4:
+            return None
+        sport = int.from_bytes(frame[dataoff : dataoff + 2], "big")
+        dport = int.from_bytes(frame[dataoff + 2 : dataoff + 4], "big")
+        if proto in (_TCP, _UDP):
+            return (p.src, p.dst, proto, sport, dport)
+        return (p.src, p.dst, proto, 0, 0)  # generic tracker in the simulator
+    if (proto == _ICMP and p.family == 4) or (proto == _ICMPV6 and p.family == 6):
+        if p.end < dataoff + 8:
+            return None
+        icmp_id = int.from_bytes(frame[dataoff + 4 : dataoff + 6], "big")
+        return (p.src, p.dst, proto, icmp_id, frame[dataoff] << 8 | frame[dataoff + 1])
+    return (p.src, p.dst, proto, 0, 0)
+
+
+def _invert(t: Tuple, family: int) -> Tuple | None:
+    """nf_ct_invert_tuple(); None for ICMP types without an answer."""
+    src, dst, proto, a, b = t
+    if (proto == _ICMP and family == 4) or (proto == _ICMPV6 and family == 6):
+        inv = (_ICMP_INVMAP if proto == _ICMP else _ICMPV6_INVMAP).get(b >> 8)
+        if inv is None:
+            return None
+        return (dst, src, proto, a, inv << 8 | (b & 0xFF))
+    return (dst, src, proto, b, a)
+
+
+class Conn:
+    """One connection (``struct nf_conn``): both tuples, status, mark, labels, TCP state."""
+
+    __slots__ = (
+        "assured",
+        "challenge_ack",
+        "close_init",
+        "confirmed",
+        "family",
+        "labels",
+        "last_ack",
+        "last_dir",
+        "last_end",
+        "last_index",
+        "last_seq",
+        "last_win",
+        "mark",
+        "orig",
+        "reply",
+        "retrans",
+        "seen_reply",
+        "simultaneous_open",
+        "tcp_state",
+        "timeout",
+        "udp_stream_ts",
+        "zone",
+    )
+
+    def __init__(self, zone: int, family: int, orig: Tuple, reply: Tuple) -> None:
+        self.zone = zone
+        self.family = family
+        self.orig = orig
+        self.reply = reply
+        self.confirmed = False
+        self.seen_reply = False
+        self.assured = False
+        #: Absolute (ms) once confirmed; relative before, as the kernel keeps it.
+        self.timeout = 0
+        self.mark = 0
+        self.labels = 0
+        self.tcp_state = TCP_NONE
+        self.last_index = _NONE_SET
+        self.last_dir = _ORIGINAL
+        self.last_seq = self.last_end = self.last_win = self.last_ack = 0
+        self.retrans = 0
+        self.close_init = [False, False]
+        self.challenge_ack = False
+        self.simultaneous_open = False
+        self.udp_stream_ts = 0
+
+    @property
+    def proto(self) -> int:
+        return self.orig[2]
+
+    def addr(self, value: int) -> str:
+        return str(ipaddress.IPv4Address(value) if self.family == 4 else ipaddress.IPv6Address(value))
+
+    def tuple_record(self, t: Tuple) -> CtTuple:
+        src, dst, proto, a, b = t
+        if proto == (_ICMP if self.family == 4 else _ICMPV6):
+            return CtTuple(self.addr(src), self.addr(dst), proto, icmp_id=a, icmp_type=b >> 8, icmp_code=b & 0xFF)
+        return CtTuple(self.addr(src), self.addr(dst), proto, a, b)
+
+    def entry(self, now: int) -> ConntrackEntry:
+        """What ctnetlink reports of the connection (timeout in whole seconds left)."""
+        return ConntrackEntry(
+            family=self.family,
+            orig=self.tuple_record(self.orig),
+            reply=self.tuple_record(self.reply),
+            zone=self.zone,
+            mark=self.mark,
+            labels=self.labels,
+            timeout=max(0, (self.timeout - now) // _SECS),
+            tcp_state=TCP_STATE_NAMES[self.tcp_state] if self.proto == _TCP else None,
+            seen_reply=self.seen_reply,
+            assured=self.assured,
+        )
+
+
+def check_ct_supported(actions: Actions) -> None:
+    """NotSupported for a ct() the simulator cannot run (checked at flow install)."""
+    for a in actions.items:
+        if type(a) is Ct:
+            assert isinstance(a, Ct)
+            if a.nat is not None:
+                raise NotSupported("ct(nat): NAT is not supported by the simulator's conntrack yet")
+            if a.helper is not None:
+                raise NotSupported(f"ct(helper={a.helper}): conntrack helpers are not supported by the simulator yet")
+            if a.timeout is not None:
+                raise NotSupported(
+                    f"ct(timeout={a.timeout}): conntrack timeout policies are not supported by the simulator"
+                )
+            continue
+        for value in getattr(a, "__slots__", ()):
+            nested = getattr(a, value, None)
+            if isinstance(nested, Actions):
+                check_ct_supported(nested)
+
+
+class ConntrackTable:
+    """A network namespace's conntrack table (``net->ct``), shared by the host's datapaths."""
+
+    __slots__ = ("by_tuple", "clock", "count")
+
+    def __init__(self, clock: Callable[[], int]) -> None:
+        self.clock = clock
+        #: (zone, family, tuple) -> (connection, direction of that tuple).
+        self.by_tuple: dict[tuple[int, int, Tuple], tuple[Conn, int]] = {}
+        self.count = 0
+
+    # -- the table --------------------------------------------------------------
+    def find(self, zone: int, family: int, t: Tuple, now: int) -> tuple[Conn, int] | None:
+        """nf_conntrack_find_get(): an expired connection is deleted, not found."""
+        h = self.by_tuple.get((zone, family, t))
+        if h is not None and h[0].timeout <= now:
+            self.delete(h[0])
+            return None
+        return h
+
+    def insert(self, ct: Conn, now: int) -> None:
+        """nf_conntrack_confirm(): the timeout becomes absolute."""
+        ct.confirmed = True
+        ct.timeout += now
+        self.by_tuple[(ct.zone, ct.family, ct.orig)] = (ct, _ORIGINAL)
+        self.by_tuple[(ct.zone, ct.family, ct.reply)] = (ct, _REPLY)
+        self.count += 1
+
+    def delete(self, ct: Conn) -> None:
+        if self.by_tuple.pop((ct.zone, ct.family, ct.orig), None) is not None:
+            self.by_tuple.pop((ct.zone, ct.family, ct.reply), None)
+            self.count -= 1
+
+    def connections(self, zone: int | None = None) -> Iterator[Conn]:
+        """The live connections (expired ones are removed), in insertion order."""
+        now = self.clock()
+        for ct, d in list(self.by_tuple.values()):
+            if d != _ORIGINAL:
+                continue
+            if ct.timeout <= now:
+                self.delete(ct)
+            elif zone is None or ct.zone == zone:
+                yield ct
+
+    def flush(self, zone: int | None = None) -> None:
+        for ct in list(self.connections(zone)):
+            self.delete(ct)
+
+    # -- ovs_ct_execute -----------------------------------------------------------
+    def execute(self, frame: bytes, key: int, info: Ct) -> tuple[bytes, int] | None:
+        """Run ``ct(...)`` on a packet: the (possibly trimmed) frame and the new
+        key, or None when conntrack holds the packet (a fragment)."""
+        now = self.clock()
+        eth_type = _get(key, "eth_type")
+        zone = info.zone or 0
+        nh = _network_offset(frame)
+        p = _parse_l3(frame, nh, eth_type)
+        if p is not None and len(frame) > p.end:
+            frame = frame[: p.end]  # ovs_skb_network_trim(): lower-layer padding goes
+        if _get(key, "ip_frag"):
+            # ovs_ct_handle_fragments(): held for reassembly (see the module doc).
+            return None
+        ct, ctinfo, cached = self.lookup(frame, key, info, p, zone, now)
+        if not cached:
+            # nf_conntrack_in() ran: the key is refilled (no NAT flags yet).
+            key = self.update_key(key, self.ct_state(ct, ctinfo) if ct is not None else _TRK | _INV, zone, ct)
+        if ct is not None and (info.commit or info.force_commit):
+            self.commit(ct, info, now)
+            # ovs_ct_set_mark()/ovs_ct_init_labels()/ovs_ct_set_labels() write
+            # what they set into the key (ct_state stays as looked up).
+            if info.mark is not None and info.mark.mask:
+                key = _put(key, "ct_mark", ct.mark)
+            if info.labels is not None and info.labels.mask:
+                key = _put(key, "ct_labels", ct.labels)
+        return frame, key
+
+    @staticmethod
+    def ct_state(ct: Conn, ctinfo: int) -> int:
+        """ovs_ct_get_state() and what ovs_ct_update_key() adds."""
+        state = _TRK
+        if ctinfo in (IP_CT_ESTABLISHED_REPLY, IP_CT_RELATED_REPLY):
+            state |= _RPL
+        if ctinfo in (IP_CT_ESTABLISHED, IP_CT_ESTABLISHED_REPLY):
+            state |= _EST
+        elif ctinfo in (IP_CT_RELATED, IP_CT_RELATED_REPLY):
+            state |= _REL
+        elif ctinfo == IP_CT_NEW:
+            state |= _NEW
+        if not ct.confirmed:
+            state |= _NEW
+        return state
+
+    @staticmethod
+    def update_key(key: int, state: int, zone: int, ct: Conn | None) -> int:
+        """__ovs_ct_update_key()."""
+        key = _put(key, "ct_state", state)
+        key = _put(key, "ct_zone", zone if ct is None else ct.zone)
+        key = _put(key, "ct_mark", ct.mark if ct is not None else 0)
+        key = _put(key, "ct_labels", ct.labels if ct is not None else 0)
+        eth_type = _get(key, "eth_type")
+        if ct is not None and (
+            (eth_type == _ETH_P_IP and ct.family == 4)
+            or (eth_type == _ETH_P_IPV6 and ct.family == 6 and not _is_nd(key))
+        ):
+            src, dst, proto, a, b = ct.orig
+            key = _put(key, "ct_orig_src", src)
+            key = _put(key, "ct_orig_dst", dst)
+            key = _put(key, "ct_orig_proto", proto)
+            if proto == (_ICMP if ct.family == 4 else _ICMPV6):
+                a, b = b >> 8, b & 0xFF  # type and code
+            key = _put(key, "ct_orig_tp_src", a)
+            return _put(key, "ct_orig_tp_dst", b)
+        return _put(key, "ct_orig_proto", 0)
+
+    def lookup(
+        self, frame: bytes, key: int, info: Ct, p: _L3 | None, zone: int, now: int
+    ) -> tuple[Conn | None, int, bool]:
+        """__ovs_ct_lookup() without NAT and helpers: skb_nfct_cached() (the
+        connection, its ctinfo, True), else nf_conntrack_in() (..., False)."""
+        key_state = _get(key, "ct_state")
+        force = info.force_commit
+        executed = bool(key_state & _TRK) and not key_state & _INV and _get(key, "ct_zone") == zone
+        if p is not None and (executed or (not key_state and force)):
+            found = self.find_existing(frame, p, zone, now)
+            if found is not None:
+                ct, ctinfo = found
+                if force and ctinfo >= IP_CT_ESTABLISHED_REPLY:
+                    self.delete(ct)  # force the direction: start afresh
+                elif executed:
+                    return ct, ctinfo, True
+        if p is None:
+            return None, 0, False
+        return (*self.conntrack_in(frame, p, zone, now), False)
+
+    def find_existing(self, frame: bytes, p: _L3, zone: int, now: int) -> tuple[Conn, int] | None:
+        """ovs_ct_find_existing(): the confirmed connection of the packet's tuple."""
+        if p.later_frag:
+            return None
+        t = _pkt_to_tuple(frame, p, p.dataoff, p.proto)
+        if t is None:
+            return None
+        h = self.find(zone, p.family, t, now)
+        if h is None:
+            return None
+        return h[0], self.get_info(h[0], h[1])
+
+    @staticmethod
+    def get_info(ct: Conn, direction: int) -> int:
+        if direction == _REPLY:
+            return IP_CT_ESTABLISHED_REPLY
+        return IP_CT_ESTABLISHED if ct.seen_reply else IP_CT_NEW
+
+    def conntrack_in(self, frame: bytes, p: _L3, zone: int, now: int) -> tuple[Conn | None, int]:
+        """nf_conntrack_in(): the packet's connection (new ones unconfirmed) or None (invalid)."""
+        if p.later_frag:
+            return None, 0
+        proto, dataoff = p.proto, p.dataoff
+        if (proto == _ICMP and p.family == 4) or (proto == _ICMPV6 and p.family == 6):
+            if p.end < dataoff + 8:
+                return None, 0  # "short packet"
+            icmp_type = frame[dataoff]
+            if p.family == 4:
+                if icmp_type > _NR_ICMP_TYPES:
+                    return None, 0
+                if icmp_type in _ICMP_ERRORS:
+                    return self.inet_error(frame, p, zone, now)
+            else:
+                if icmp_type in _ICMPV6_NOCT:
+                    return None, 0  # untracked
+                if icmp_type < 128:
+                    return self.inet_error(frame, p, zone, now)
+        t = _pkt_to_tuple(frame, p, dataoff, proto)
+        if t is None:
+            return None, 0
+        for _repeat in range(2):
+            h = self.find(zone, p.family, t, now)
+            if h is None:
+                inv = _invert(t, p.family)
+                if inv is None:
+                    return None, 0  # init_conntrack(): cannot invert the tuple
+                ct, direction = Conn(zone, p.family, t, inv), _ORIGINAL
+                ctinfo = IP_CT_NEW
+            else:
+                ct, direction = h
+                ctinfo = self.get_info(ct, direction)
+            verdict = self.handle_packet(ct, direction, frame, p, now)
+            if verdict == _REPEAT:
+                continue
+            if verdict == _INVALID:
+                return None, 0
+            if ctinfo == IP_CT_ESTABLISHED_REPLY:
+                ct.seen_reply = True
+            return ct, ctinfo
+        return None, 0
+
+    def inet_error(self, frame: bytes, p: _L3, zone: int, now: int) -> tuple[Conn | None, int]:
+        """nf_conntrack_inet_error(): an ICMP error is related to the connection of the header inside."""
+        inner_nh = p.dataoff + 8
+        inner = _parse_inner(frame, inner_nh, p)
+        if inner is None or inner.later_frag:
+            return None, 0
+        t = _pkt_to_tuple(frame, inner, inner.dataoff, inner.proto)
+        if t is None:
+            return None, 0
+        inv = _invert(t, p.family)
+        if inv is None:
+            return None, 0
+        h = self.find(zone, p.family, inv, now)
+        if h is None:
+            return None, 0
+        ct, direction = h
+        # The outer destination must be the one the connection expects.
+        ct_dst = (ct.orig if direction == _ORIGINAL else ct.reply)[1]
+        if ct_dst != p.dst:
+            return None, 0
+        return ct, IP_CT_RELATED_REPLY if direction == _REPLY else IP_CT_RELATED
+
+    # -- protocol trackers ------------------------------------------------------
+    def handle_packet(self, ct: Conn, direction: int, frame: bytes, p: _L3, now: int) -> int:
+        proto = p.proto
+        if proto == _TCP:
+            return self.tcp_packet(ct, direction, frame, p, now)
+        if proto == _UDP:
+            return self.udp_packet(ct, frame, p, now)
+        if proto == _ICMP and p.family == 4:
+            if (ct.orig[4] >> 8) not in _ICMP_VALID_NEW:
+                return _INVALID
+            self.refresh(ct, ICMP_TIMEOUT, now)
+            return _ACCEPT
+        if proto == _ICMPV6 and p.family == 6:
+            if not ct.confirmed and (ct.orig[4] >> 8) not in _ICMPV6_VALID_NEW:
+                return _INVALID
+            self.refresh(ct, ICMPV6_TIMEOUT, now)
+            return _ACCEPT
+        self.refresh(ct, GENERIC_TIMEOUT, now)
+        return _ACCEPT
+
+    @staticmethod
+    def refresh(ct: Conn, extra: int, now: int) -> None:
+        """nf_ct_refresh_acct(): relative until confirmed."""
+        ct.timeout = extra + now if ct.confirmed else extra
+
+    def udp_packet(self, ct: Conn, frame: bytes, p: _L3, now: int) -> int:
+        """nf_conntrack_udp_packet() (udp_error() but the checksum)."""
+        off = p.dataoff
+        udplen = p.end - off
+        if udplen < 8:
+            return _INVALID
+        length = int.from_bytes(frame[off + 4 : off + 6], "big")
+        if length > udplen or length < 8:
+            return _INVALID
+        if not ct.confirmed:
+            ct.udp_stream_ts = now + _UDP_STREAM_DELAY
+        if ct.seen_reply:
+            extra = UDP_CT_UNREPLIED
+            if now > ct.udp_stream_ts:
+                extra = UDP_CT_REPLIED
+                ct.assured = True
+            self.refresh(ct, extra, now)
+        else:
+            self.refresh(ct, UDP_CT_UNREPLIED, now)
+        return _ACCEPT
+
+    def tcp_packet(self, ct: Conn, direction: int, frame: bytes, p: _L3, now: int) -> int:
+        """nf_conntrack_tcp_packet() without tcp_in_window()'s checks (see the module doc)."""
+        off = p.dataoff
+        if p.end < off + 20:
+            return _INVALID
+        doff = (frame[off + 12] >> 4) * 4
+        tcplen = p.end - off
+        if doff < 20 or tcplen < doff:
+            return _INVALID  # tcp_error(): truncated
+        flags = frame[off + 13]
+        if (flags & ~(_ECE | _CWR | _PSH)) & 0x3F not in tcp_valid_flags:
+            return _INVALID  # tcp_error(): invalid flag combination
+        seq = int.from_bytes(frame[off + 4 : off + 8], "big")
+        ack = int.from_bytes(frame[off + 8 : off + 12], "big")
+        win = int.from_bytes(frame[off + 14 : off + 16], "big")
+        end = (seq + tcplen - doff + (1 if flags & _SYN else 0) + (1 if flags & _FIN else 0)) & 0xFFFFFFFF
+        index = get_conntrack_index(flags)
+        if not ct.confirmed:
+            # tcp_new(): the table from NONE; with tcp_loose, anything valid picks up.
+            if tcp_conntracks[0][index][TCP_NONE] >= TCP_MAX:
+                return _INVALID
+            ct.last_index = _NONE_SET
+        old_state = ct.tcp_state
+        new_state = tcp_conntracks[direction][index][old_state]
+        in_window = False
+        if (
+            new_state == TCP_SYN_SENT
+            and old_state >= TCP_TIME_WAIT
+            and (any(ct.close_init) or (ct.last_dir == direction and ct.last_index == _RST_SET))
+        ):
+            # Reopening a closed/aborted connection: delete it, look up again.
+            self.delete(ct)
+            return _REPEAT
+        if new_state == TCP_SYN_SENT and old_state < TCP_TIME_WAIT:
+            pass
+        elif new_state in (TCP_SYN_SENT, TCP_IGNORE):
+            if index == _SYNACK_SET and ct.last_index == _SYN_SET and ct.last_dir != direction and ack == ct.last_end:
+                old_state, new_state = TCP_SYN_SENT, TCP_SYN_RECV
+            else:
+                ct.last_index = index
+                ct.last_dir = direction
+                ct.last_seq = seq
+                ct.last_end = end
+                ct.last_win = win
+                if index == _SYN_SET and direction == _ORIGINAL:
+                    # A SYN we let through in LAST_ACK may draw an RFC 5961 challenge ACK.
+                    ct.challenge_ack = old_state == TCP_LAST_ACK
+                if old_state == TCP_SYN_SENT and index == _ACK_SET and direction == _REPLY:
+                    ct.last_ack = ack
+                return _ACCEPT  # ignored: no state change, no refresh
+        elif new_state == TCP_MAX:
+            return _INVALID
+        elif new_state == TCP_TIME_WAIT:
+            if (
+                old_state == TCP_LAST_ACK
+                and index == _ACK_SET
+                and ct.last_dir != direction
+                and ct.last_index == _SYN_SET
+                and ct.challenge_ack
+            ):
+                ct.challenge_ack = False
+                return _ACCEPT  # the challenge ACK does not ack the last FIN
+        elif new_state == TCP_SYN_SENT2:
+            ct.simultaneous_open = True
+        elif new_state == TCP_SYN_RECV:
+            if direction == _REPLY and index == _ACK_SET and ct.simultaneous_open:
+                new_state = TCP_ESTABLISHED
+        elif new_state == TCP_CLOSE and index == _RST_SET:
+            in_window = True  # the RST sequence checks need tcp_in_window()'s state
+        if not in_window and index == _ACK_SET:
+            # tcp_in_window(): retransmissions of the same ACK segment.
+            if (ct.last_dir, ct.last_seq, ct.last_ack, ct.last_end, ct.last_win) == (direction, seq, ack, end, win):
+                ct.retrans += 1
+            else:
+                ct.last_dir, ct.last_seq, ct.last_ack, ct.last_end, ct.last_win = direction, seq, ack, end, win
+                ct.retrans = 0
+        ct.last_index = index
+        ct.last_dir = direction
+        ct.tcp_state = new_state
+        if old_state != new_state and new_state == TCP_FIN_WAIT:
+            ct.close_init[direction] = True
+        timeouts = _TCP_TIMEOUTS
+        if ct.retrans >= _TCP_MAX_RETRANS and timeouts[new_state] > timeouts[TCP_RETRANS]:
+            timeout = timeouts[TCP_RETRANS]
+        elif index == _RST_SET:
+            timeout = timeouts[TCP_CLOSE]
+        elif ct.last_win == 0 and timeouts[new_state] > timeouts[TCP_RETRANS]:
+            timeout = timeouts[TCP_RETRANS]
+        else:
+            timeout = timeouts[new_state]
+        if not ct.seen_reply:
+            if flags & _RST:
+                self.delete(ct)  # nf_ct_kill_acct(): only a RST came back
+                return _ACCEPT
+            if index == _SYN_SET and old_state == TCP_SYN_SENT:
+                return _ACCEPT  # a retransmitted SYN does not renew the timeout
+            if new_state == TCP_ESTABLISHED and timeout > timeouts[TCP_UNACK]:
+                timeout = timeouts[TCP_UNACK]
+        elif not ct.assured and old_state in (TCP_SYN_RECV, TCP_ESTABLISHED) and new_state == TCP_ESTABLISHED:
+            ct.assured = True
+        self.refresh(ct, timeout, now)
+        return _ACCEPT
+
+    # -- ovs_ct_commit ------------------------------------------------------------
+    def commit(self, ct: Conn, info: Ct, now: int) -> None:
+        """Mark and labels (ovs_ct_set_mark, ovs_ct_init_labels / ovs_ct_set_labels), then confirm."""
+        if info.mark is not None and info.mark.mask:
+            ct.mark = (info.mark.value | (ct.mark & ~info.mark.mask)) & 0xFFFFFFFF
+        if info.labels is not None and info.labels.mask:
+            mask = info.labels.mask
+            if not ct.confirmed:
+                ct.labels = (ct.labels & ~mask) | (info.labels.value & mask)
+            else:
+                ct.labels = (ct.labels & ~mask) ^ info.labels.value  # nf_connlabels_replace()
+            ct.labels &= (1 << 128) - 1
+        if not ct.confirmed:
+            self.insert(ct, now)
+
+
+_ACCEPT, _INVALID, _REPEAT = 0, 1, 2
+
+
+def _is_nd(key: int) -> bool:
+    return _get(key, "ip_proto") == _ICMPV6 and _get(key, "tp_src") in (135, 136) and _get(key, "tp_dst") == 0
+
+
+def _parse_inner(frame: bytes, nh: int, outer: _L3) -> _L3 | None:
+    """The IP header an ICMP error carries (only its first bytes need be there)."""
+    if outer.family == 4:
+        if outer.end < nh + 20:
+            return None
+        ihl = (frame[nh] & 0x0F) * 4
+        if ihl < 20:
+            return None
+        frag = int.from_bytes(frame[nh + 6 : nh + 8], "big")
+        return _L3(
+            4,
+            nh,
+            int.from_bytes(frame[nh + 12 : nh + 16], "big"),
+            int.from_bytes(frame[nh + 16 : nh + 20], "big"),
+            frame[nh + 9],
+            nh + ihl,
+            outer.end,
+            bool(frag & 0x1FFF),
+        )
+    if outer.end < nh + 40:
+        return None
+    nexthdr = frame[nh + 6]
+    off = nh + 40
+    while nexthdr in (0, 43, 44, 51, 60):
+        if off + 8 > outer.end:
+            return None
+        hdrlen = 8 if nexthdr == 44 else (frame[off + 1] + 2) * 4 if nexthdr == 51 else (frame[off + 1] + 1) * 8
+        nexthdr = frame[off]
+        off += hdrlen
+    return _L3(
+        6,
+        nh,
+        int.from_bytes(frame[nh + 8 : nh + 24], "big"),
+        int.from_bytes(frame[nh + 24 : nh + 40], "big"),
+        nexthdr,
+        off,
+        outer.end,
+        False,
+    )
