@@ -57,6 +57,7 @@ listings, as ``nf_ct_is_expired()`` makes it.
 from __future__ import annotations
 
 import ipaddress
+import struct
 from collections.abc import Callable, Iterator
 
 from odp.actions import Actions, Ct
@@ -76,10 +77,24 @@ def _get(key: int, name: str) -> int:
     return (key >> shift) & ((1 << width) - 1)
 
 
-def _put(key: int, name: str, value: int) -> int:
-    shift, width = _GEO[name]
-    return (key & ~(((1 << width) - 1) << shift)) | (value << shift)
-
+_SH_ETH_TYPE = _GEO["eth_type"][0]
+_SH_FRAG = _GEO["ip_frag"][0]
+_SH_STATE = _GEO["ct_state"][0]
+_SH_ZONE = _GEO["ct_zone"][0]
+_SH_MARK = _GEO["ct_mark"][0]
+_SH_LABELS = _GEO["ct_labels"][0]
+_SH_ORIG_SRC = _GEO["ct_orig_src"][0]
+_SH_ORIG_DST = _GEO["ct_orig_dst"][0]
+_SH_ORIG_PROTO = _GEO["ct_orig_proto"][0]
+_SH_ORIG_TP_SRC = _GEO["ct_orig_tp_src"][0]
+_SH_ORIG_TP_DST = _GEO["ct_orig_tp_dst"][0]
+_MARK_MASK = sk.field_mask("ct_mark")
+_LABELS_MASK = sk.field_mask("ct_labels")
+_CT_CLEAR = sk.FULL
+for _name in sk.NAMES:
+    if _name.startswith("ct_"):
+        _CT_CLEAR &= ~sk.field_mask(_name)
+del _name
 
 _TRK = int(CtState.TRACKED)
 _NEW = int(CtState.NEW)
@@ -91,7 +106,7 @@ _NAT_MASK = int(CtState.SRC_NAT | CtState.DST_NAT)
 
 _ETH_P_IP = 0x0800
 _ETH_P_IPV6 = 0x86DD
-_VLAN_TPIDS = (0x8100, 0x88A8)
+_VLAN_TPID_BYTES = (b"\x81\x00", b"\x88\xa8")
 _TCP, _UDP, _ICMP, _ICMPV6 = 6, 17, 1, 58
 
 # enum ip_conntrack_info
@@ -225,26 +240,20 @@ class _L3:
         self.later_frag = later
 
 
+#: version/IHL, total length, fragment offset, protocol, addresses.
+_IPV4 = struct.Struct("!BxH2xH1xB2xII")
+
+
 def _parse_l3(frame: bytes, nh: int, eth_type: int) -> _L3 | None:
     """The IPv4/IPv6 header at ``nh`` (get_l4proto()); None if unusable."""
     if eth_type == _ETH_P_IP:
         if len(frame) < nh + 20:
             return None
-        ihl = (frame[nh] & 0x0F) * 4
-        tot = int.from_bytes(frame[nh + 2 : nh + 4], "big")
+        vihl, tot, frag, proto, src, dst = _IPV4.unpack_from(frame, nh)
+        ihl = (vihl & 0x0F) * 4
         if ihl < 20 or tot < ihl or len(frame) < nh + tot:
             return None
-        frag = int.from_bytes(frame[nh + 6 : nh + 8], "big")
-        return _L3(
-            4,
-            nh,
-            int.from_bytes(frame[nh + 12 : nh + 16], "big"),
-            int.from_bytes(frame[nh + 16 : nh + 20], "big"),
-            frame[nh + 9],
-            nh + ihl,
-            nh + tot,
-            bool(frag & 0x1FFF),
-        )
+        return _L3(4, nh, src, dst, proto, nh + ihl, nh + tot, bool(frag & 0x1FFF))
     if eth_type == _ETH_P_IPV6:
         if len(frame) < nh + 40:
             return None
@@ -285,7 +294,7 @@ def _parse_l3(frame: bytes, nh: int, eth_type: int) -> _L3 | None:
 
 def _network_offset(frame: bytes) -> int:
     nh = 14
-    while frame[nh - 2 : nh] in (b"\x81\x00", b"\x88\xa8") and len(frame) >= nh + 4:
+    while frame[nh - 2 : nh] in _VLAN_TPID_BYTES and len(frame) >= nh + 4:
         nh += 4
     return nh
 
@@ -324,6 +333,7 @@ class Conn:
 
     __slots__ = (
         "assured",
+        "bits",
         "challenge_ack",
         "close_init",
         "confirmed",
@@ -367,6 +377,26 @@ class Conn:
         self.close_init = [False, False]
         self.challenge_ack = False
         self.simultaneous_open = False
+        #: The key bits of zone, mark, labels and original tuple (None: to compute).
+        self.bits: int | None = None
+
+    def key_bits(self) -> int:
+        bits = self.bits
+        if bits is None:
+            src, dst, proto, a, b = self.orig
+            if proto == (_ICMP if self.family == 4 else _ICMPV6):
+                a, b = b >> 8, b & 0xFF  # __ovs_ct_update_key_orig_tp(): type and code
+            bits = self.bits = (
+                (self.zone << _SH_ZONE)
+                | (self.mark << _SH_MARK)
+                | (self.labels << _SH_LABELS)
+                | (src << _SH_ORIG_SRC)
+                | (dst << _SH_ORIG_DST)
+                | (proto << _SH_ORIG_PROTO)
+                | (a << _SH_ORIG_TP_SRC)
+                | (b << _SH_ORIG_TP_DST)
+            )
+        return bits
         self.udp_stream_ts = 0
 
     @property
@@ -471,13 +501,12 @@ class ConntrackTable:
         """Run ``ct(...)`` on a packet: the (possibly trimmed) frame and the new
         key, or None when conntrack holds the packet (a fragment)."""
         now = self.clock()
-        eth_type = _get(key, "eth_type")
         zone = info.zone or 0
-        nh = _network_offset(frame)
-        p = _parse_l3(frame, nh, eth_type)
+        nh = 14 if frame[12:14] not in _VLAN_TPID_BYTES else _network_offset(frame)
+        p = _parse_l3(frame, nh, (key >> _SH_ETH_TYPE) & 0xFFFF)
         if p is not None and len(frame) > p.end:
             frame = frame[: p.end]  # ovs_skb_network_trim(): lower-layer padding goes
-        if _get(key, "ip_frag"):
+        if (key >> _SH_FRAG) & 0xFF:
             # ovs_ct_handle_fragments(): held for reassembly (see the module doc).
             return None
         ct, ctinfo, cached = self.lookup(frame, key, info, p, zone, now)
@@ -489,9 +518,9 @@ class ConntrackTable:
             # ovs_ct_set_mark()/ovs_ct_init_labels()/ovs_ct_set_labels() write
             # what they set into the key (ct_state stays as looked up).
             if info.mark is not None and info.mark.mask:
-                key = _put(key, "ct_mark", ct.mark)
+                key = (key & ~_MARK_MASK) | (ct.mark << _SH_MARK)
             if info.labels is not None and info.labels.mask:
-                key = _put(key, "ct_labels", ct.labels)
+                key = (key & ~_LABELS_MASK) | (ct.labels << _SH_LABELS)
         return frame, key
 
     @staticmethod
@@ -512,25 +541,13 @@ class ConntrackTable:
 
     @staticmethod
     def update_key(key: int, state: int, zone: int, ct: Conn | None) -> int:
-        """__ovs_ct_update_key()."""
-        key = _put(key, "ct_state", state)
-        key = _put(key, "ct_zone", zone if ct is None else ct.zone)
-        key = _put(key, "ct_mark", ct.mark if ct is not None else 0)
-        key = _put(key, "ct_labels", ct.labels if ct is not None else 0)
-        eth_type = _get(key, "eth_type")
-        if ct is not None and (
-            (eth_type == _ETH_P_IP and ct.family == 4)
-            or (eth_type == _ETH_P_IPV6 and ct.family == 6 and not _is_nd(key))
-        ):
-            src, dst, proto, a, b = ct.orig
-            key = _put(key, "ct_orig_src", src)
-            key = _put(key, "ct_orig_dst", dst)
-            key = _put(key, "ct_orig_proto", proto)
-            if proto == (_ICMP if ct.family == 4 else _ICMPV6):
-                a, b = b >> 8, b & 0xFF  # type and code
-            key = _put(key, "ct_orig_tp_src", a)
-            return _put(key, "ct_orig_tp_dst", b)
-        return _put(key, "ct_orig_proto", 0)
+        """__ovs_ct_update_key(): state, zone, mark, labels and the original
+        tuple (its protocol 0 when there is no connection).  A connection's own
+        fields are one precomputed int (:meth:`Conn.key_bits`); its family is
+        always the packet's (the tuple came from this packet or the header an
+        ICMP error of the same family carries, and ND is never tracked)."""
+        bits = (zone << _SH_ZONE) if ct is None else ct.key_bits()
+        return (key & _CT_CLEAR) | bits | (state << _SH_STATE)
 
     def lookup(
         self, frame: bytes, key: int, info: Ct, p: _L3 | None, zone: int, now: int
@@ -796,15 +813,12 @@ class ConntrackTable:
             else:
                 ct.labels = (ct.labels & ~mask) ^ info.labels.value  # nf_connlabels_replace()
             ct.labels &= (1 << 128) - 1
+        ct.bits = None
         if not ct.confirmed:
             self.insert(ct, now)
 
 
 _ACCEPT, _INVALID, _REPEAT = 0, 1, 2
-
-
-def _is_nd(key: int) -> bool:
-    return _get(key, "ip_proto") == _ICMPV6 and _get(key, "tp_src") in (135, 136) and _get(key, "tp_dst") == 0
 
 
 def _parse_inner(frame: bytes, nh: int, outer: _L3) -> _L3 | None:
