@@ -67,7 +67,11 @@ def tcp(fwd: bool, flags: str, seq: int = 0, ack: int = 0, window: int = 8192, s
 
 
 def udp(fwd: bool) -> Any:
-    return Ether() / (IP(src=A, dst=B) if fwd else IP(src=B, dst=A)) / (UDP(sport=1, dport=2) if fwd else UDP(sport=2, dport=1))
+    return (
+        Ether()
+        / (IP(src=A, dst=B) if fwd else IP(src=B, dst=A))
+        / (UDP(sport=1, dport=2) if fwd else UDP(sport=2, dport=1))
+    )
 
 
 def handshake(host: Host) -> None:
@@ -233,3 +237,16 @@ def test_odd_frames_never_raise(host: Host, dp: Datapath) -> None:
     for f in frames:
         host.interface("p1").inject(f)
         host.interface("p2").inject(f)
+
+
+def test_first_reply_late_gets_the_unreplied_timeout(host: Host, dp: Datapath, clock: Clock) -> None:
+    # nf_conntrack_in() sets SEEN_REPLY after the UDP tracker ran: the first
+    # reply, even 5 s late, refreshes with the unreplied timeout.
+    dp.modify_flow("recirc_id(0),in_port(2),eth(),eth_type(0x0800),ipv4()", "ct(),recirc(0x1)")
+    send(host, "p1", udp(True))
+    clock.advance(5)
+    send(host, "p2", udp(False))  # through ct() without commit: the fast path
+    (e,) = dp.conntrack()
+    assert (e.timeout, e.seen_reply, e.assured) == (30, True, False)
+    send(host, "p2", udp(False))
+    assert dp.conntrack()[0].timeout == 120
