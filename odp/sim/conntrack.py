@@ -401,7 +401,7 @@ class Conn:
                 | (b << _SH_ORIG_TP_DST)
             )
         return bits
-        self.udp_stream_ts = 0
+        self.udp_stream_ts: int = 0
 
     @property
     def proto(self) -> int:
@@ -519,22 +519,22 @@ class ConntrackTable:
                 sport, dport, ulen = _UDP_HDR.unpack_from(frame, 34)
                 h = self.by_tuple.get((zone, 4, (src, dst, _UDP, sport, dport)))
                 if h is not None and h[0].timeout > now and 8 <= ulen <= tot - 20:
-                    ct, direction = h
+                    conn, direction = h
                     # nf_conntrack_udp_packet() on a confirmed connection (udp_update()).
-                    seen_reply = ct.seen_reply
-                    if seen_reply and now > ct.udp_stream_ts:
-                        ct.timeout = now + UDP_CT_REPLIED
-                        ct.assured = True
+                    seen_reply = conn.seen_reply
+                    if seen_reply and now > conn.udp_stream_ts:
+                        conn.timeout = now + UDP_CT_REPLIED
+                        conn.assured = True
                     else:
-                        ct.timeout = now + UDP_CT_UNREPLIED
+                        conn.timeout = now + UDP_CT_UNREPLIED
                     if direction:
-                        ct.seen_reply = True  # after the tracker, as nf_conntrack_in() sets it
+                        conn.seen_reply = True  # after the tracker, as nf_conntrack_in() sets it
                         state = _TRK | _EST | _RPL
                     else:
                         state = _TRK | (_EST if seen_reply else _NEW)
-                    bits = ct.bits
+                    bits = conn.bits
                     if bits is None:
-                        bits = ct.key_bits()
+                        bits = conn.key_bits()
                     if len(frame) > tot + 14:
                         frame = frame[: tot + 14]
                     return frame, (key & _CT_CLEAR) | bits | (state << _SH_STATE)
