@@ -57,9 +57,7 @@ def main() -> None:
         rev.append(frame(0x0B000001, src, proto, 80, sport))
     into, back = host.interface("in"), host.interface("out")
     t0 = time.process_time()
-    if proto == 6:
-        # A TCP connection picked up mid-stream (nf_conntrack_tcp_loose) and answered: ESTABLISHED.
-        pass
+    # TCP: ACK segments, each connection picked up mid-stream (nf_conntrack_tcp_loose) and answered.
     for f, r in zip(fwd, rev):
         into.inject(f)
         back.inject(r)
