@@ -250,3 +250,43 @@ def test_first_reply_late_gets_the_unreplied_timeout(host: Host, dp: Datapath, c
     assert (e.timeout, e.seen_reply, e.assured) == (30, True, False)
     send(host, "p2", udp(False))
     assert dp.conntrack()[0].timeout == 120
+
+
+def test_fast_path_agrees_with_the_general_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The inlined UDP path of ConntrackTable.execute() gives the keys, frames and
+    connections the general path gives, over a random exchange on a clock."""
+    import random
+
+    from odp.actions import Ct
+    from odp.fields import Masked
+    from odp.sim import conntrack
+    from odp.sim.conntrack import ConntrackTable
+    from odp.sim.flow import extract
+
+    def run() -> tuple[list[object], list[object]]:
+        rng = random.Random(7)
+        now = [0]
+        table = ConntrackTable(lambda: now[0])
+        out: list[object] = []
+        for _ in range(400):
+            now[0] += rng.randrange(0, 3000)
+            a, b = rng.randrange(4), rng.randrange(3)
+            fwd = rng.random() < 0.5
+            ip = IP(src=f"10.0.0.{a}", dst="10.0.1.1") if fwd else IP(src="10.0.1.1", dst=f"10.0.0.{a}")
+            l4 = UDP(sport=1000 + b, dport=53) if fwd else UDP(sport=53, dport=1000 + b)
+            frame = bytes(Ether() / ip / l4 / b"pad")
+            if rng.random() < 0.1:
+                frame += b"\x00" * 6  # padding after the IP packet: trimmed
+            action = Ct(zone=rng.randrange(2), commit=rng.random() < 0.3, mark=None)
+            if action.commit and rng.random() < 0.5:
+                action = Ct(zone=action.zone, commit=True, mark=Masked(rng.randrange(16), 0xF))
+            ext = extract(frame, 1)
+            assert ext is not None
+            out.append(table.execute(frame, ext.key, action))
+        return out, [ct.entry(now[0]) for ct in table.connections()]
+
+    fast = run()
+    monkeypatch.setattr(conntrack, "_FAST_KEY", -1)  # no key equals it: the general path only
+    slow = run()
+    assert fast == slow
+    assert any(len(e) for e in fast[1:])  # connections were made
