@@ -46,8 +46,10 @@ verified (netfilter marks a packet with a bad TCP/UDP/ICMP checksum +inv
 when it arrives on a device that did not check it); SCTP, DCCP, GRE and
 UDP-Lite use the generic tracker; IP fragments are not reassembled
 (``ct()`` holds a fragment as the kernel holds the first ones, but never
-completes the packet).  NAT, helpers, timeout policies and zone limits are
-refused when a flow is installed (:func:`check_ct_supported`).
+completes the packet).  NAT is :mod:`odp.sim.nat` (``ovs_ct_nat()``: once per
+packet and zone, on a new connection only with ``commit``).  Helpers and
+timeout policies are refused when a flow is installed
+(:func:`check_ct_supported`); zone limits (``ovs_ct_limit``) do not exist.
 
 Time is the host's millisecond clock (``Host.clock``); a connection expires
 when the clock reaches its timeout and is then gone from lookups and
@@ -57,6 +59,7 @@ listings, as ``nf_ct_is_expired()`` makes it.
 from __future__ import annotations
 
 import ipaddress
+import random
 import struct
 from collections.abc import Callable, Iterator
 
@@ -64,12 +67,29 @@ from odp.actions import Actions, Ct
 from odp.constants import CtState
 from odp.datapath import ConntrackEntry, CtTuple
 from odp.errors import NotSupported
+from odp.sim.nat import (
+    IPS_DST_NAT,
+    IPS_DST_NAT_DONE,
+    IPS_NAT_MASK,
+    IPS_SRC_NAT,
+    IPS_SRC_NAT_DONE,
+    MANIP_DST,
+    MANIP_SRC,
+    Nat44,
+    Range,
+    manip_pkt,
+)
 from odp.validate import swkey as sk
 
 __all__ = ["Conn", "ConntrackTable", "check_ct_supported"]
 
 # -- key fields ---------------------------------------------------------------
 _GEO = sk.GEOMETRY
+
+
+def _set(key: int, name: str, value: int) -> int:
+    shift, width = _GEO[name]
+    return (key & ~(((1 << width) - 1) << shift)) | (value << shift)
 
 
 def _get(key: int, name: str) -> int:
@@ -355,6 +375,7 @@ class Conn:
         "retrans",
         "seen_reply",
         "simultaneous_open",
+        "status",
         "tcp_state",
         "timeout",
         "udp_stream_ts",
@@ -381,6 +402,8 @@ class Conn:
         self.close_init = [False, False]
         self.challenge_ack = False
         self.simultaneous_open = False
+        #: IPS_* NAT bits (odp.sim.nat).
+        self.status = 0
         #: The key bits of zone, mark, labels and original tuple (None: to compute).
         self.bits: int | None = None
 
@@ -437,8 +460,6 @@ def check_ct_supported(actions: Actions) -> None:
     for a in actions.items:
         if type(a) is Ct:
             assert isinstance(a, Ct)
-            if a.nat is not None:
-                raise NotSupported("ct(nat): NAT is not supported by the simulator's conntrack yet")
             if a.helper is not None:
                 raise NotSupported(f"ct(helper={a.helper}): conntrack helpers are not supported by the simulator yet")
             if a.timeout is not None:
@@ -455,10 +476,12 @@ def check_ct_supported(actions: Actions) -> None:
 class ConntrackTable:
     """A network namespace's conntrack table (``net->ct``), shared by the host's datapaths."""
 
-    __slots__ = ("by_tuple", "clock", "count")
+    __slots__ = ("by_tuple", "clock", "count", "nat")
 
-    def __init__(self, clock: Callable[[], int]) -> None:
+    def __init__(self, clock: Callable[[], int], seed: int = 0) -> None:
         self.clock = clock
+        #: NAT's state and its random choices (seeded: the simulator is deterministic).
+        self.nat = Nat44(self, random.Random(seed))
         #: (zone, family, tuple) -> (connection, direction of that tuple).
         self.by_tuple: dict[tuple[int, int, Tuple], tuple[Conn, int]] = {}
         self.count = 0
@@ -508,13 +531,14 @@ class ConntrackTable:
         zone = info.zone or 0
         if (key & _FAST_MASK) == _FAST_KEY and frame[12:14] == b"\x08\x00" and len(frame) >= 42:
             # Fast path: an untracked IPv4 UDP datagram of a confirmed connection,
-            # without commit.  The same steps as below, inlined.
+            # without commit or NAT.  The same steps as below, inlined.
             vihl, tot, _frag, proto, src, dst = _IPV4.unpack_from(frame, 14)
             if (
                 vihl == 0x45
                 and proto == _UDP
                 and 28 <= tot <= len(frame) - 14
                 and not (info.commit or info.force_commit)
+                and info.nat is None
             ):
                 sport, dport, ulen = _UDP_HDR.unpack_from(frame, 34)
                 h = self.by_tuple.get((zone, 4, (src, dst, _UDP, sport, dport)))
@@ -549,7 +573,17 @@ class ConntrackTable:
         if not cached:
             # nf_conntrack_in() ran: the key is refilled (no NAT flags yet).
             key = self.update_key(key, self.ct_state(ct, ctinfo) if ct is not None else _TRK | _INV, zone, ct)
-        if ct is not None and (info.commit or info.force_commit):
+        commit = info.commit or info.force_commit
+        if (
+            info.nat is not None
+            and ct is not None
+            and p is not None
+            and not (key >> _SH_STATE) & _NAT_MASK
+            and (ct.confirmed or commit)
+        ):
+            # NAT once per packet and zone, and a new connection only when committed.
+            frame, key = self.ovs_ct_nat(frame, key, info, ct, ctinfo, p, now)
+        if ct is not None and commit:
             self.commit(ct, info, now)
             # ovs_ct_set_mark()/ovs_ct_init_labels()/ovs_ct_set_labels() write
             # what they set into the key (ct_state stays as looked up).
@@ -594,7 +628,7 @@ class ConntrackTable:
         force = info.force_commit
         executed = bool(key_state & _TRK) and not key_state & _INV and _get(key, "ct_zone") == zone
         if p is not None and (executed or (not key_state and force)):
-            found = self.find_existing(frame, p, zone, now)
+            found = self.find_existing(frame, p, zone, now, natted=bool(key_state & _NAT_MASK))
             if found is not None:
                 ct, ctinfo = found
                 if force and ctinfo >= IP_CT_ESTABLISHED_REPLY:
@@ -605,17 +639,22 @@ class ConntrackTable:
             return None, 0, False
         return (*self.conntrack_in(frame, p, zone, now), False)
 
-    def find_existing(self, frame: bytes, p: _L3, zone: int, now: int) -> tuple[Conn, int] | None:
-        """ovs_ct_find_existing(): the confirmed connection of the packet's tuple."""
+    def find_existing(
+        self, frame: bytes, p: _L3, zone: int, now: int, *, natted: bool = False
+    ) -> tuple[Conn, int] | None:
+        """ovs_ct_find_existing(): the confirmed connection of the packet's tuple
+        (inverted when the packet was NATed: its tuple is then the other direction's)."""
         if p.later_frag:
             return None
         t = _pkt_to_tuple(frame, p, p.dataoff, p.proto)
+        if t is not None and natted:
+            t = _invert(t, p.family)
         if t is None:
             return None
         h = self.find(zone, p.family, t, now)
         if h is None:
             return None
-        return h[0], self.get_info(h[0], h[1])
+        return h[0], self.get_info(h[0], 1 - h[1] if natted else h[1])
 
     @staticmethod
     def get_info(ct: Conn, direction: int) -> int:
@@ -840,6 +879,83 @@ class ConntrackTable:
             ct.assured = True
         self.refresh(ct, timeout, now)
         return _ACCEPT
+
+    # -- ovs_ct_nat ----------------------------------------------------------------
+    def ovs_ct_nat(
+        self, frame: bytes, key: int, info: Ct, ct: Conn, ctinfo: int, p: _L3, now: int
+    ) -> tuple[bytes, int]:
+        """ovs_ct_nat(): which manipulation, then ovs_ct_nat_execute() (twice when
+        the connection is destination-NATed: its source too, a null binding)."""
+        nat = info.nat
+        assert nat is not None
+        reply_dir = ctinfo >= IP_CT_ESTABLISHED_REPLY
+        if ctinfo != IP_CT_NEW and ct.status & IPS_NAT_MASK and (ctinfo != IP_CT_RELATED or info.commit):
+            src_natted = bool(ct.status & IPS_SRC_NAT)
+            manip = (MANIP_DST if src_natted else MANIP_SRC) if reply_dir else (MANIP_SRC if src_natted else MANIP_DST)
+        elif nat.kind == "src":
+            manip = MANIP_SRC
+        elif nat.kind == "dst":
+            manip = MANIP_DST
+        else:
+            return frame, key  # the connection is not NATed
+        rng = Range(nat)
+        frame, key = self.nat_execute(frame, key, ct, ctinfo, rng, manip, p, now)
+        if ct.status & IPS_DST_NAT:
+            if ct.status & IPS_SRC_NAT:
+                other = MANIP_DST if manip == MANIP_SRC else MANIP_SRC
+                frame, key = self.nat_execute(frame, key, ct, ctinfo, rng, other, p, now)
+            elif not reply_dir:
+                frame, key = self.nat_execute(frame, key, ct, ctinfo, None, MANIP_SRC, p, now)
+        return frame, key
+
+    def nat_execute(
+        self, frame: bytes, key: int, ct: Conn, ctinfo: int, rng: Range | None, manip: int, p: _L3, now: int
+    ) -> tuple[bytes, int]:
+        """ovs_ct_nat_execute(): set the mapping up for a new connection, apply it
+        (nf_nat_packet()), and write the packet's addresses into the key."""
+        icmp = p.proto == (_ICMP if p.family == 4 else _ICMPV6)
+        if ctinfo in (IP_CT_RELATED, IP_CT_RELATED_REPLY) and icmp:
+            pass  # nf_nat_icmp_reply_translation(): not transcribed (see odp/sim/nat.py)
+        elif ctinfo in (IP_CT_NEW, IP_CT_RELATED, IP_CT_RELATED_REPLY):
+            done = ct.status & (IPS_SRC_NAT_DONE if manip == MANIP_SRC else IPS_DST_NAT_DONE)
+            if not done:
+                if rng is not None and rng.map_ips:
+                    self.nat.setup_info(ct, rng, manip, now)
+                else:
+                    self.nat.null_binding(ct, manip, now)
+        if not (ctinfo in (IP_CT_RELATED, IP_CT_RELATED_REPLY) and icmp):
+            # nf_nat_packet()
+            statusbit = IPS_SRC_NAT if manip == MANIP_SRC else IPS_DST_NAT
+            reply_dir = ctinfo >= IP_CT_ESTABLISHED_REPLY
+            if reply_dir:
+                statusbit ^= IPS_NAT_MASK
+            if ct.status & statusbit:
+                target = _invert(ct.orig if reply_dir else ct.reply, ct.family)
+                if target is not None:
+                    frame = manip_pkt(frame, p.nh, p.family, target, manip)
+        return frame, self.nat_update_key(frame, key, manip, p)
+
+    @staticmethod
+    def nat_update_key(frame: bytes, key: int, manip: int, p: _L3) -> int:
+        """ovs_nat_update_key(): +snat/+dnat and the packet's (new) address and port."""
+        nh, l4 = p.nh, p.dataoff
+        if manip == MANIP_SRC:
+            key |= int(CtState.SRC_NAT) << _SH_STATE
+            if p.family == 4:
+                key = _set(key, "ipv4_src", int.from_bytes(frame[nh + 12 : nh + 16], "big"))
+            else:
+                key = _set(key, "ipv6_src", int.from_bytes(frame[nh + 8 : nh + 24], "big"))
+            if p.proto in (_TCP, _UDP, 132) and len(frame) >= l4 + 4:
+                key = _set(key, "tp_src", int.from_bytes(frame[l4 : l4 + 2], "big"))
+        else:
+            key |= int(CtState.DST_NAT) << _SH_STATE
+            if p.family == 4:
+                key = _set(key, "ipv4_dst", int.from_bytes(frame[nh + 16 : nh + 20], "big"))
+            else:
+                key = _set(key, "ipv6_dst", int.from_bytes(frame[nh + 24 : nh + 40], "big"))
+            if p.proto in (_TCP, _UDP, 132) and len(frame) >= l4 + 4:
+                key = _set(key, "tp_dst", int.from_bytes(frame[l4 + 2 : l4 + 4], "big"))
+        return key
 
     # -- ovs_ct_commit ------------------------------------------------------------
     def commit(self, ct: Conn, info: Ct, now: int) -> None:

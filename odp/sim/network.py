@@ -87,7 +87,7 @@ class Host:
         self.clock = clock
         self.seed = seed
         #: The host's conntrack table: one per network namespace, shared by its datapaths.
-        self.conntrack = ConntrackTable(clock)
+        self.conntrack = ConntrackTable(clock, seed)
         #: CPUs of the simulated machine (the kernel allows one upcall pid per CPU).
         self.cpus = os.cpu_count() or 1
         self.interfaces: dict[str, Interface] = {}

@@ -225,3 +225,114 @@ def test_miss_key_after_ct_and_recirc(
         "eth(src=02:00:00:00:00:01,dst=02:00:00:00:00:02),eth_type(0x0800),"
         "ipv4(src=10.0.0.2,dst=10.0.0.1,proto=6,tos=0,ttl=64,frag=no),tcp(src=80,dst=40000),tcp_flags(syn|ack)"
     )
+
+
+VIP = "192.168.0.20"  # the address clients connect to, DNATed to IP2
+SNAT_IP = "10.0.0.100"
+
+
+def test_dnat_connect_and_replies_un_nated(dp: Datapath, ports: list[Port], harness: PacketHarness) -> None:
+    """openvswitch.sh's nat_connect_v4: the client talks to a virtual address."""
+    p1, p2, _ = ports
+    dp.add_flow(
+        f"recirc_id(0),in_port(1),eth(),eth_type(0x0800),ipv4(dst={VIP})",
+        f"ct(commit,nat(dst={IP2})),recirc(0x1)",
+    )
+    dp.add_flow("recirc_id(0),in_port(2),eth(),eth_type(0x0800),ipv4()", "ct(commit,nat),recirc(0x2)")
+    dp.add_flow("recirc_id(0x1),ct_state(+trk+dnat),in_port(1),eth(),eth_type(0x0800),ipv4()", "2")
+    dp.add_flow("recirc_id(0x2),ct_state(+trk+est+rpl),in_port(2),eth(),eth_type(0x0800),ipv4()", "1")
+
+    def seg(fwd: bool, flags: str, seq: int, ack: int = 0, virtual: bool = True) -> Any:
+        server = VIP if virtual else IP2
+        src, dst, sport, dport = (IP1, server, 40000, 80) if fwd else (server, IP1, 80, 40000)
+        return eth() / IP(src=src, dst=dst) / TCP(sport=sport, dport=dport, flags=flags, seq=seq, ack=ack, window=8192)
+
+    for fwd, flags, seq, ack in ((True, "S", 1000, 0), (False, "SA", 5000, 1001), (True, "A", 1001, 5001)):
+        if fwd:
+            harness.send_packet(p1, seg(True, flags, seq, ack))
+            harness.verify_packet(seg(True, flags, seq, ack, virtual=False), p2)
+        else:
+            harness.send_packet(p2, seg(False, flags, seq, ack, virtual=False))
+            harness.verify_packet(seg(False, flags, seq, ack), p1)
+    harness.verify_no_other_packets()
+    (entry,) = ours_or_virtual(dp)
+    assert (entry.orig.dst, entry.reply.src, entry.tcp_state) == (VIP, IP2, "ESTABLISHED")
+
+
+def ours_or_virtual(dp: Datapath) -> list[ConntrackEntry]:
+    addrs = (IP1, IP2, IP3, VIP, SNAT_IP)
+    return [e for e in dp.conntrack() if e.orig.src in addrs and e.orig.dst in addrs]
+
+
+def test_snat_keeps_a_port_in_range_and_un_nats_replies(
+    dp: Datapath, ports: list[Port], harness: PacketHarness
+) -> None:
+    p1, p2, _ = ports
+    dp.add_flow(
+        "recirc_id(0),in_port(1),eth(),eth_type(0x0800),ipv4()",
+        f"ct(commit,nat(src={SNAT_IP}:4000-6000)),2",
+    )
+    dp.add_flow("recirc_id(0),in_port(2),eth(),eth_type(0x0800),ipv4()", "ct(nat),recirc(0x2)")
+    dp.add_flow("recirc_id(0x2),ct_state(+trk+est+rpl),in_port(2),eth(),eth_type(0x0800),ipv4()", "1")
+    harness.send_packet(p1, udp(True))  # source port 5000: in the range, unused: kept
+    harness.verify_packet(eth() / IP(src=SNAT_IP, dst=IP2) / UDP(sport=5000, dport=53) / b"query", p2)
+    harness.send_packet(p2, eth() / IP(src=IP2, dst=SNAT_IP) / UDP(sport=53, dport=5000) / b"answer")
+    harness.verify_packet(udp(False), p1)
+    harness.verify_no_other_packets()
+    (entry,) = ours_or_virtual(dp)
+    assert (entry.reply.dst, entry.reply.dst_port, entry.seen_reply) == (SNAT_IP, 5000, True)
+
+
+def test_snat_moves_a_port_out_of_range_into_it(dp: Datapath, ports: list[Port], harness: PacketHarness) -> None:
+    p1, p2, _ = ports
+    dp.add_flow(
+        "recirc_id(0),in_port(1),eth(),eth_type(0x0800),ipv4()",
+        f"ct(commit,nat(src={SNAT_IP}:2000-2010)),2",
+    )
+    harness.send_packet(p1, udp(True))
+    (frame,) = harness.received(p2)
+    out = eth() / IP(frame[14:])
+    assert out[IP].src == SNAT_IP and 2000 <= out[UDP].sport <= 2010  # the kernel picks it at random
+    fixed = eth() / IP(src=SNAT_IP, dst=IP2) / UDP(sport=out[UDP].sport, dport=53) / b"query"
+    assert frame == bytes(fixed)  # checksums updated as if computed afresh
+    (entry,) = ours_or_virtual(dp)
+    assert entry.reply.dst_port == out[UDP].sport
+
+
+def test_miss_key_after_dnat(dp: Datapath, ports: list[Port], harness: PacketHarness, listener: UpcallListener) -> None:
+    p1, _, _ = ports
+    dp.add_flow(
+        f"recirc_id(0),in_port(1),eth(),eth_type(0x0800),ipv4(dst={VIP})",
+        f"ct(commit,zone=3,nat(dst={IP2}:8080)),recirc(0x9)",
+    )
+    harness.send_packet(p1, eth() / IP(src=IP1, dst=VIP) / TCP(sport=40000, dport=80, flags="S", seq=1000, window=8192))
+    up = harness.expect_miss(listener, "recirc_id(0x9)")
+    assert str(up.key) == (
+        "recirc_id(0x9),dp_hash(0),skb_priority(0),in_port(1),skb_mark(0),ct_state(new|trk|snat|dnat),"
+        "ct_zone(0x3),ct_mark(0),ct_label(0),ct_tuple4(src=10.0.0.1,dst=192.168.0.20,proto=6,tp_src=40000,tp_dst=80),"
+        "eth(src=02:00:00:00:00:01,dst=02:00:00:00:00:02),eth_type(0x0800),"
+        "ipv4(src=10.0.0.1,dst=10.0.0.2,proto=6,tos=0,ttl=64,frag=no),tcp(src=40000,dst=8080),tcp_flags(syn)"
+    )
+
+
+@pytest.mark.parametrize(
+    "flags, chosen",
+    [("", ["10.0.0.106", "10.0.0.107", "10.0.0.107"]), (",persistent", ["10.0.0.102", "10.0.0.100", "10.0.0.105"])],
+)
+def test_snat_address_range_picks_by_hash(
+    dp: Datapath, ports: list[Port], harness: PacketHarness, flags: str, chosen: list[str]
+) -> None:
+    """find_best_ips_proto(): jhash2 of the source (with the destination and zone
+    unless persistent) picks the address, the same on every kernel and run."""
+    p1, p2, _ = ports
+    dp.add_flow(
+        "recirc_id(0),in_port(1),eth(),eth_type(0x0800),ipv4()",
+        f"ct(commit,zone=4,nat(src=10.0.0.100-10.0.0.110{flags})),2",
+    )
+    got = []
+    for src in ("10.0.0.1", "10.0.0.7", "10.0.0.9"):
+        harness.send_packet(p1, eth() / IP(src=src, dst=IP2) / UDP(sport=5000, dport=53) / b"query")
+        (frame,) = harness.received(p2)
+        got.append((eth() / IP(frame[14:]))[IP].src)
+    assert got == chosen
+    dp.flush_conntrack(zone=4)
