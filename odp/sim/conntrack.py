@@ -77,6 +77,7 @@ from odp.sim.nat import (
     MANIP_SRC,
     Nat44,
     Range,
+    icmp_reply_translation,
     manip_pkt,
 )
 from odp.validate import swkey as sk
@@ -525,8 +526,9 @@ class ConntrackTable:
 
     # -- ovs_ct_execute -----------------------------------------------------------
     def execute(self, frame: bytes, key: int, info: Ct) -> tuple[bytes, int] | None:
-        """Run ``ct(...)`` on a packet: the (possibly trimmed) frame and the new
-        key, or None when conntrack holds the packet (a fragment)."""
+        """Run ``ct(...)`` on a packet: the (possibly trimmed, NATed) frame and
+        the new key, or None when conntrack holds the packet (a fragment) or NAT
+        drops it (an ICMP error it cannot translate)."""
         now = self.clock()
         zone = info.zone or 0
         if (key & _FAST_MASK) == _FAST_KEY and frame[12:14] == b"\x08\x00" and len(frame) >= 42:
@@ -582,7 +584,10 @@ class ConntrackTable:
             and (ct.confirmed or commit)
         ):
             # NAT once per packet and zone, and a new connection only when committed.
-            frame, key = self.ovs_ct_nat(frame, key, info, ct, ctinfo, p, now)
+            done = self.ovs_ct_nat(frame, key, info, ct, ctinfo, p, now)
+            if done is None:
+                return None  # NF_DROP: the packet is freed
+            frame, key = done
         if ct is not None and commit:
             self.commit(ct, info, now)
             # ovs_ct_set_mark()/ovs_ct_init_labels()/ovs_ct_set_labels() write
@@ -883,7 +888,7 @@ class ConntrackTable:
     # -- ovs_ct_nat ----------------------------------------------------------------
     def ovs_ct_nat(
         self, frame: bytes, key: int, info: Ct, ct: Conn, ctinfo: int, p: _L3, now: int
-    ) -> tuple[bytes, int]:
+    ) -> tuple[bytes, int] | None:
         """ovs_ct_nat(): which manipulation, then ovs_ct_nat_execute() (twice when
         the connection is destination-NATed: its source too, a null binding)."""
         nat = info.nat
@@ -899,23 +904,27 @@ class ConntrackTable:
         else:
             return frame, key  # the connection is not NATed
         rng = Range(nat)
-        frame, key = self.nat_execute(frame, key, ct, ctinfo, rng, manip, p, now)
-        if ct.status & IPS_DST_NAT:
+        done = self.nat_execute(frame, key, ct, ctinfo, rng, manip, p, now)
+        if done is not None and ct.status & IPS_DST_NAT:
             if ct.status & IPS_SRC_NAT:
                 other = MANIP_DST if manip == MANIP_SRC else MANIP_SRC
-                frame, key = self.nat_execute(frame, key, ct, ctinfo, rng, other, p, now)
+                done = self.nat_execute(*done, ct, ctinfo, rng, other, p, now)
             elif not reply_dir:
-                frame, key = self.nat_execute(frame, key, ct, ctinfo, None, MANIP_SRC, p, now)
-        return frame, key
+                done = self.nat_execute(*done, ct, ctinfo, None, MANIP_SRC, p, now)
+        return done
 
     def nat_execute(
         self, frame: bytes, key: int, ct: Conn, ctinfo: int, rng: Range | None, manip: int, p: _L3, now: int
-    ) -> tuple[bytes, int]:
+    ) -> tuple[bytes, int] | None:
         """ovs_ct_nat_execute(): set the mapping up for a new connection, apply it
         (nf_nat_packet()), and write the packet's addresses into the key."""
         icmp = p.proto == (_ICMP if p.family == 4 else _ICMPV6)
         if ctinfo in (IP_CT_RELATED, IP_CT_RELATED_REPLY) and icmp:
-            pass  # nf_nat_icmp_reply_translation(): not transcribed (see odp/sim/nat.py)
+            if p.family == 4:
+                translated = icmp_reply_translation(frame, p.nh, p.dataoff, ct, ctinfo == IP_CT_RELATED_REPLY, manip)
+                if translated is None:
+                    return None
+                frame = translated
         elif ctinfo in (IP_CT_NEW, IP_CT_RELATED, IP_CT_RELATED_REPLY):
             done = ct.status & (IPS_SRC_NAT_DONE if manip == MANIP_SRC else IPS_DST_NAT_DONE)
             if not done:

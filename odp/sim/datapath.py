@@ -45,7 +45,7 @@ from odp.datapath import (
     make_flow,
 )
 from odp.errors import ExistsError, FieldError, InvalidArgument, InvalidFlow, NotFoundError, NotSupported
-from odp.keys import DpHash, InPort, Match, Priority, RecircId, SkbMark, Tunnel
+from odp.keys import CtLabels, CtMark, CtState, CtZone, DpHash, InPort, Match, Priority, RecircId, SkbMark, Tunnel
 from odp.sim.actions import execute_actions
 from odp.sim.conntrack import check_ct_supported
 from odp.sim.flow import extract
@@ -371,6 +371,10 @@ class _TracingContext(_Context):
         if not passed and obs is not None:
             obs.emit(Drop(obs.depth, self.dp.name, f"meter({meter_id}): over the rate of its drop band"))
         return passed
+
+
+#: The conntrack key attributes EXECUTE takes as metadata, and their swkey fields.
+_CT_META: dict[type, str] = {CtState: "ct_state", CtZone: "ct_zone", CtMark: "ct_mark", CtLabels: "ct_labels"}
 
 
 class SimUpcallListener(UpcallListener):
@@ -768,6 +772,9 @@ class SimBackend(Backend):
                     meta = sk.put(meta, "recirc_id", attr.value.value)
                 elif isinstance(attr, DpHash):
                     meta = sk.put(meta, "dp_hash", attr.value.value)
+                elif type(attr) in _CT_META:
+                    # metadata_from_nlattrs(): what ct() finds an existing connection by.
+                    meta = sk.put(meta, _CT_META[type(attr)], attr.value.value)  # type: ignore[attr-defined]
                 elif isinstance(attr, Tunnel):
                     tunnel = TunnelInfo.from_attr(attr, egress=False)
                     meta |= tunnel.key_bits()

@@ -23,8 +23,11 @@ stay when in range (and unique, for a range of more than one port), else
 port chosen in a clash differs from the kernel's though it obeys the same
 rules).  ``hash``/``random`` (NF_NAT_RANGE_PROTO_RANDOM_ALL) always search.
 
-**Limitation**: ICMP errors related to a NATed connection are +rel but their
-embedded header is not translated (``nf_nat_icmp_reply_translation()``).
+ICMPv4 errors related to a NATed connection get their embedded header
+translated back and their outer header made a reply
+(``nf_nat_icmp_reply_translation()``).  **Limitation**: ICMPv6 errors about a
+NATed connection are left as they are (``nf_nat_icmpv6_reply_translation()``
+is not transcribed).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import random
 from typing import TYPE_CHECKING
 
 from odp.actions import Nat
-from odp.sim.packet import csum_replace
+from odp.sim.packet import checksum, csum_replace
 
 if TYPE_CHECKING:
     from odp.sim.conntrack import Conn, ConntrackTable, Tuple
@@ -293,53 +296,83 @@ def _l4_in_range(t: Tuple, manip: int, r: Range) -> bool:
 
 def manip_pkt(frame: bytes, nh: int, family: int, target: Tuple, manip: int) -> bytes:
     """nf_nat_ipv4/ipv6_manip_pkt(): rewrite the source (MANIP_SRC) or destination
-    address and port (ICMP echo: id) of the packet at ``nh`` to ``target``'s."""
+    address and port (ICMP echo: id) of the IP header at ``nh`` to ``target``'s;
+    the L4 part is chosen by the target's protocol (l4proto_manip_pkt()) and may
+    be cut short (the header inside an ICMP error: ports only, no checksum)."""
     f = bytearray(frame)
+    end = len(f)
     if family == 4:
-        ihl = (f[nh] & 0x0F) * 4
-        proto = f[nh + 9]
+        l4 = nh + (f[nh] & 0x0F) * 4
         aoff = nh + (12 if manip == MANIP_SRC else 16)
         alen = 4
-        frag = int.from_bytes(f[nh + 6 : nh + 8], "big") & 0x1FFF
-        l4 = nh + ihl
-        new_addr = (target[0] if manip == MANIP_SRC else target[1]).to_bytes(4, "big")
     else:
         from odp.sim.conntrack import _parse_l3
 
         p = _parse_l3(frame, nh, 0x86DD)
-        if p is None:
-            return frame
-        proto, l4, frag = p.proto, p.dataoff, 1 if p.later_frag else 0
+        l4 = p.dataoff if p is not None else nh + 40
         aoff = nh + (8 if manip == MANIP_SRC else 24)
         alen = 16
-        new_addr = (target[0] if manip == MANIP_SRC else target[1]).to_bytes(16, "big")
+    new_addr = (target[0] if manip == MANIP_SRC else target[1]).to_bytes(alen, "big")
     old_addr = bytes(f[aoff : aoff + alen])
-    end = len(f)
-    # The L4 part first (it needs the old address for the pseudo-header).
-    if not frag:
-        if proto in (_TCP, _UDP) and end >= l4 + (18 if proto == _TCP else 8):
-            coff = l4 + (16 if proto == _TCP else 6)
-            poff = l4 + (0 if manip == MANIP_SRC else 2)
-            new_port = (target[3] if manip == MANIP_SRC else target[4]).to_bytes(2, "big")
-            old_port = bytes(f[poff : poff + 2])
-            check = int.from_bytes(f[coff : coff + 2], "big")
-            if proto == _TCP or check:
-                check = csum_replace(check, old_addr + old_port, new_addr + new_port)
-                if proto == _UDP and check == 0:
-                    check = 0xFFFF  # CSUM_MANGLED_0
-                f[coff : coff + 2] = check.to_bytes(2, "big")
-            f[poff : poff + 2] = new_port
-        elif proto in (_ICMP, _ICMPV6) and end >= l4 + 8:
+    proto = target[2]
+    if proto in (_TCP, _UDP):
+        if end < l4 + 8:
+            return frame  # skb_ensure_writable() fails: NF_DROP in the kernel, rare enough to keep
+        poff = l4 + (0 if manip == MANIP_SRC else 2)
+        new_port = (target[3] if manip == MANIP_SRC else target[4]).to_bytes(2, "big")
+        old_port = bytes(f[poff : poff + 2])
+        f[poff : poff + 2] = new_port
+        coff = l4 + (16 if proto == _TCP else 6)
+        check = int.from_bytes(f[coff : coff + 2], "big")
+        if proto == _TCP and end >= l4 + 20:
+            check = csum_replace(check, old_addr + old_port, new_addr + new_port)
+            f[coff : coff + 2] = check.to_bytes(2, "big")
+        elif proto == _UDP and check:
+            check = csum_replace(check, old_addr + old_port, new_addr + new_port) or 0xFFFF  # CSUM_MANGLED_0
+            f[coff : coff + 2] = check.to_bytes(2, "big")
+    elif proto == _ICMP and end >= l4 + 8:
+        if f[l4] in (0, 8, 13, 14, 15, 16, 17, 18):  # echo-like: the id is the tuple's
             check = int.from_bytes(f[l4 + 2 : l4 + 4], "big")
             new_id = target[3].to_bytes(2, "big")
-            old_id = bytes(f[l4 + 4 : l4 + 6])
-            if proto == _ICMPV6:
-                check = csum_replace(check, old_addr, new_addr)
-            check = csum_replace(check, old_id, new_id)
-            f[l4 + 2 : l4 + 4] = check.to_bytes(2, "big")
+            f[l4 + 2 : l4 + 4] = csum_replace(check, bytes(f[l4 + 4 : l4 + 6]), new_id).to_bytes(2, "big")
             f[l4 + 4 : l4 + 6] = new_id
+    elif proto == _ICMPV6 and end >= l4 + 8:
+        check = csum_replace(int.from_bytes(f[l4 + 2 : l4 + 4], "big"), old_addr, new_addr)
+        if f[l4] in (128, 129):
+            new_id = target[3].to_bytes(2, "big")
+            check = csum_replace(check, bytes(f[l4 + 4 : l4 + 6]), new_id)
+            f[l4 + 4 : l4 + 6] = new_id
+        f[l4 + 2 : l4 + 4] = check.to_bytes(2, "big")
     if family == 4:
         check = int.from_bytes(f[nh + 10 : nh + 12], "big")
         f[nh + 10 : nh + 12] = csum_replace(check, old_addr, new_addr).to_bytes(2, "big")
     f[aoff : aoff + alen] = new_addr
     return bytes(f)
+
+
+def icmp_reply_translation(frame: bytes, nh: int, l4: int, ct: Conn, reply_dir: bool, manip: int) -> bytes | None:
+    """nf_nat_icmp_reply_translation(): an ICMPv4 error about a NATed connection gets
+    the header inside translated back and the outer header made a reply; None: drop."""
+    from odp.sim.conntrack import _invert
+
+    if len(frame) < l4 + 8 + 20 or checksum(frame[l4:]):
+        return None  # not writable, or a bad ICMP checksum (nf_ip_checksum())
+    if frame[l4] == 5:  # redirect
+        if ct.status & (IPS_SRC_NAT_DONE | IPS_DST_NAT_DONE) != IPS_SRC_NAT_DONE | IPS_DST_NAT_DONE:
+            return None
+        if ct.status & IPS_NAT_MASK:
+            return None
+    statusbit = IPS_SRC_NAT if manip == MANIP_SRC else IPS_DST_NAT
+    if reply_dir:
+        statusbit ^= IPS_NAT_MASK
+    if not ct.status & statusbit:
+        return frame
+    other = ct.orig if reply_dir else ct.reply  # tuplehash[!dir]
+    frame = manip_pkt(frame, l4 + 8, 4, other, MANIP_DST if manip == MANIP_SRC else MANIP_SRC)
+    f = bytearray(frame)
+    f[l4 + 2 : l4 + 4] = b"\x00\x00"
+    f[l4 + 2 : l4 + 4] = checksum(bytes(f[l4:])).to_bytes(2, "big")
+    target = _invert(other, ct.family)
+    if target is None:
+        return bytes(f)
+    return manip_pkt(bytes(f), nh, 4, (target[0], target[1], _ICMP, 0, 0), manip)

@@ -336,3 +336,47 @@ def test_snat_address_range_picks_by_hash(
         got.append((eth() / IP(frame[14:]))[IP].src)
     assert got == chosen
     dp.flush_conntrack(zone=4)
+
+
+def test_icmp_error_about_a_snat_connection_is_translated(
+    dp: Datapath, ports: list[Port], harness: PacketHarness
+) -> None:
+    """openvswitch.sh's nat_related_v4: the server's port-unreachable about a
+    source-NATed datagram reaches the client with both headers translated back."""
+    p1, p2, _ = ports
+    dp.add_flow("recirc_id(0),in_port(1),eth(),eth_type(0x0800),ipv4()", f"ct(commit,nat(src={SNAT_IP})),2")
+    dp.add_flow("recirc_id(0),in_port(2),eth(),eth_type(0x0800),ipv4()", "ct(nat),recirc(0x2)")
+    dp.add_flow("recirc_id(0x2),ct_state(+trk+rel+rpl),in_port(2),eth(),eth_type(0x0800),ipv4()", "1")
+    harness.send_packet(p1, udp(True))
+    (natted,) = harness.received(p2)
+    assert (eth() / IP(natted[14:]))[IP].src == SNAT_IP
+    back = eth(src="02:00:00:00:00:02", dst="02:00:00:00:00:01")
+    error = back / IP(src=IP2, dst=SNAT_IP) / ICMP(type=3, code=3) / natted[14 : 14 + 28]
+    harness.send_packet(p2, error)
+    original = bytes(udp(True))[14 : 14 + 28]  # the client's own header and ports, checksums and all
+    harness.verify_packet(back / IP(src=IP2, dst=IP1) / ICMP(type=3, code=3) / original, p1)
+    harness.verify_no_other_packets()
+
+
+def test_execute_key_conntrack_metadata_finds_the_connection(
+    dp: Datapath, ports: list[Port], harness: PacketHarness
+) -> None:
+    """EXECUTE's key carries ct_state/ct_zone (as OVS sends them back after an
+    upcall): a ct() in that zone then finds the connection without running the
+    packet through conntrack again (ovs_ct_executed()), so the state stays."""
+    p1, p2, p3 = ports
+    dp.add_flow("recirc_id(0),in_port(1),eth(),eth_type(0x0800),ipv4()", "ct(commit),2")
+    dp.add_flow("recirc_id(0x4),ct_state(+new),eth(),eth_type(0x0800),ipv4()", "2")
+    dp.add_flow("recirc_id(0x4),ct_state(+est),eth(),eth_type(0x0800),ipv4()", "3")
+    harness.send_packet(p1, udp(True))
+    harness.verify_packet(udp(True), p2)
+    again = bytes(udp(True))
+    dp.execute(again, "ct(),recirc(0x4)", key="in_port(1),ct_state(+trk+new),ct_zone(0)")
+    harness.verify_packet(udp(True), p2)  # the key's +new kept: the connection was found
+    dp.execute(again, "ct(),recirc(0x4)", key="in_port(1)")
+    harness.verify_packet(udp(True), p2)  # looked up afresh: +new (no reply seen yet)
+    dp.execute(bytes(udp(False)), "ct(),recirc(0x4)", key="in_port(2),ct_state(+trk+new),ct_zone(0)")
+    harness.verify_packet(udp(False), p2)  # found (as the reply): a cached lookup leaves the key as given
+    dp.execute(bytes(udp(False)), "ct(),recirc(0x4)", key="in_port(2)")
+    harness.verify_packet(udp(False), p3)  # looked up afresh: the reply, +est
+    harness.verify_no_other_packets()
