@@ -7,7 +7,7 @@ import struct
 from typing import Any
 
 import pytest
-from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 
@@ -224,7 +224,13 @@ def test_unsupported_ct_features_are_refused_at_install(dp: Datapath, actions: s
         dp.execute(bytes(udp(True)), actions)
 
 
-def test_odd_frames_never_raise(host: Host, dp: Datapath) -> None:
+@pytest.mark.parametrize("nat", ["", ",nat(src=10.9.9.9-10.9.9.20:100-200)", ",nat(dst=10.9.9.9)"])
+def test_odd_frames_never_raise(host: Host, dp: Datapath, nat: str) -> None:
+    if nat:
+        for port in (1, 2):
+            dp.modify_flow(
+                f"recirc_id(0),in_port({port}),eth(),eth_type(0x0800),ipv4()", f"ct(commit{nat}),recirc(0x1)"
+            )
     good = bytes(tcp(True, "S", 1))
     frames = [good[:n] for n in range(14, len(good))]
     frames.append(good[:14] + bytes([0x41]) + good[15:])  # ihl 4
@@ -232,6 +238,12 @@ def test_odd_frames_never_raise(host: Host, dp: Datapath) -> None:
     frames.append(bytes(Ether() / IP(src=A, dst=B, flags="MF", proto=17) / (b"x" * 8)))  # a first fragment
     frames.append(bytes(Ether() / IP(src=A, dst=B, proto=1) / b"\x03\x03"))  # ICMP cut short
     frames.append(bytes(Ether() / IPv6(src="::1", dst="::2", nh=44) / (b"\x11\x00\x00\x08" + b"\x00" * 4)))
+    send(host, "p1", udp(True))
+    inner = bytes(IP(src=A, dst=B) / UDP(sport=1, dport=2))
+    for cut in (0, 4, 8, 20, 27, 28):  # ICMP errors about the connection, their inner header cut short
+        frames.append(bytes(Ether() / IP(src=B, dst=A) / ICMP(type=3, code=3) / inner[:cut]))
+        frames.append(bytes(Ether() / IP(src=B, dst="10.9.9.9") / ICMP(type=11) / inner[:cut]))
+    frames.append(bytes(Ether() / IP(src=B, dst=A) / ICMP(type=5, chksum=1) / inner))  # redirect, bad checksum
     for f in frames:
         host.interface("p1").inject(f)
         host.interface("p2").inject(f)
