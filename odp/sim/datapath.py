@@ -66,6 +66,7 @@ from odp.sim.trace import (
     Tracer,
     observing,
 )
+from odp.sim.trace import Conntrack as ConntrackEvent
 from odp.sim.trace import Upcall as UpcallEvent
 from odp.sim.vport import SimVport, make_vport, vport_class
 from odp.sim.vport_vxlan import VxlanVport  # noqa: F401  registers its vport type (vport_type)
@@ -364,6 +365,15 @@ class _TracingContext(_Context):
         if obs is not None:
             obs.emit(Recirculate(obs.depth, self.dp.name, sk.get(key, "recirc_id"), packet_match(key)))
         self.dp.process(frame, key, tunnel)
+
+    def ct(self, frame: bytes, key: int, action: Ct) -> tuple[bytes, int] | None:
+        result = self.dp.host.conntrack.execute(frame, key, action)
+        obs = self.dp.observer
+        if obs is not None:
+            obs.emit(
+                ConntrackEvent(obs.depth, self.dp.name, action, None if result is None else packet_match(result[1]))
+            )
+        return result
 
     def meter(self, meter_id: int, frame_len: int) -> bool:
         passed = self.dp.meters.execute(meter_id, frame_len)

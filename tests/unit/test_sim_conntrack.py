@@ -316,3 +316,14 @@ def test_ipv6_snat_updates_checksums_and_un_nats(host: Host, dp: Datapath) -> No
         host.interface("p2").inject(bytes(Ether() / IPv6(src="2001:db8::2", dst="2001:db8::64") / answer))
         (back,) = host.interface("p1").receive()
         assert back == bytes(Ether() / IPv6(src="2001:db8::2", dst="2001:db8::1") / answer)
+
+
+def test_trace_reports_the_conntrack_decision(host: Host, dp: Datapath) -> None:
+    from odp.sim.trace import Conntrack
+
+    sim = host.datapaths["d"]
+    send(host, "p1", udp(True))
+    events = [e for e in sim.trace("p2", bytes(udp(False))) if isinstance(e, Conntrack)]
+    assert len(events) == 1 and str(events[0].action) == "ct(commit)"
+    assert events[0].key is not None and "ct_state(est|rpl|trk)" in str(events[0].key)
+    assert "ct_tuple4(src=10.0.0.1,dst=10.0.0.2,proto=17,tp_src=1,tp_dst=2)" in str(events[0].key)
