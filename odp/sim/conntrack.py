@@ -285,36 +285,40 @@ def _parse_l3(frame: bytes, nh: int, eth_type: int) -> _L3 | None:
         end = nh + 40 + int.from_bytes(frame[nh + 4 : nh + 6], "big")
         if len(frame) < end:
             return None
-        nexthdr = frame[nh + 6]
-        off = nh + 40
-        later = False
-        # ipv6_skip_exthdr()
-        while nexthdr in (0, 43, 44, 51, 60):
-            if off + 8 > end:
-                return None
-            if nexthdr == 44:
-                if int.from_bytes(frame[off + 2 : off + 4], "big") & 0xFFF8:
-                    later = True
-                hdrlen = 8
-            elif nexthdr == 51:
-                hdrlen = (frame[off + 1] + 2) * 4
-            else:
-                hdrlen = (frame[off + 1] + 1) * 8
-            nexthdr = frame[off]
-            off += hdrlen
-        if off > end:
-            return None
-        return _L3(
-            6,
-            nh,
-            int.from_bytes(frame[nh + 8 : nh + 24], "big"),
-            int.from_bytes(frame[nh + 24 : nh + 40], "big"),
-            nexthdr,
-            off,
-            end,
-            later,
-        )
+        return _ipv6(frame, nh, end)
     return None
+
+
+def _skip_exthdrs(frame: bytes, nexthdr: int, off: int, end: int) -> tuple[int, int, bool] | None:
+    """ipv6_skip_exthdr(): the upper-layer protocol, its offset, and whether a
+    fragment header says this is not the first fragment; None when cut short."""
+    later = False
+    while nexthdr in (0, 43, 44, 51, 60):
+        if off + 8 > end:
+            return None
+        if nexthdr == 44:
+            later = later or bool(int.from_bytes(frame[off + 2 : off + 4], "big") & 0xFFF8)
+            hdrlen = 8
+        elif nexthdr == 51:
+            hdrlen = (frame[off + 1] + 2) * 4
+        else:
+            hdrlen = (frame[off + 1] + 1) * 8
+        nexthdr = frame[off]
+        off += hdrlen
+    if off > end:
+        return None
+    return nexthdr, off, later
+
+
+def _ipv6(frame: bytes, nh: int, end: int) -> _L3 | None:
+    """The IPv6 header at ``nh`` of a packet (or the part of one an ICMPv6 error
+    carries) ending at ``end``."""
+    skipped = _skip_exthdrs(frame, frame[nh + 6], nh + 40, end)
+    if skipped is None:
+        return None
+    nexthdr, off, later = skipped
+    src = int.from_bytes(frame[nh + 8 : nh + 24], "big")
+    return _L3(6, nh, src, int.from_bytes(frame[nh + 24 : nh + 40], "big"), nexthdr, off, end, later)
 
 
 def _network_offset(frame: bytes) -> int:
@@ -1007,21 +1011,4 @@ def _parse_inner(frame: bytes, nh: int, outer: _L3) -> _L3 | None:
         )
     if outer.end < nh + 40:
         return None
-    nexthdr = frame[nh + 6]
-    off = nh + 40
-    while nexthdr in (0, 43, 44, 51, 60):
-        if off + 8 > outer.end:
-            return None
-        hdrlen = 8 if nexthdr == 44 else (frame[off + 1] + 2) * 4 if nexthdr == 51 else (frame[off + 1] + 1) * 8
-        nexthdr = frame[off]
-        off += hdrlen
-    return _L3(
-        6,
-        nh,
-        int.from_bytes(frame[nh + 8 : nh + 24], "big"),
-        int.from_bytes(frame[nh + 24 : nh + 40], "big"),
-        nexthdr,
-        off,
-        outer.end,
-        False,
-    )
+    return _ipv6(frame, nh, outer.end)

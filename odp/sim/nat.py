@@ -36,7 +36,7 @@ import random
 from typing import TYPE_CHECKING
 
 from odp.actions import Nat
-from odp.sim.packet import checksum, csum_replace
+from odp.sim.packet import checksum, csum_replace, jhash2
 
 if TYPE_CHECKING:
     from odp.sim.conntrack import Conn, ConntrackTable, Tuple
@@ -70,62 +70,6 @@ class Range:
         self.max_proto = nat.proto_max if nat.proto_max is not None else self.min_proto
         self.persistent = nat.persistent
         self.random_all = nat.proto_hash or nat.proto_random
-
-
-def _rol32(x: int, r: int) -> int:
-    return ((x << r) | (x >> (32 - r))) & 0xFFFFFFFF
-
-
-def jhash2(words: list[int], initval: int) -> int:
-    """The kernel's jhash2() over u32 words (lookup3)."""
-    m = 0xFFFFFFFF
-    a = b = c = (0xDEADBEEF + (len(words) << 2) + initval) & m
-    k = list(words)
-    while len(k) > 3:
-        a, b, c = (a + k[0]) & m, (b + k[1]) & m, (c + k[2]) & m
-        # __jhash_mix
-        a = (a - c) & m
-        a ^= _rol32(c, 4)
-        c = (c + b) & m
-        b = (b - a) & m
-        b ^= _rol32(a, 6)
-        a = (a + c) & m
-        c = (c - b) & m
-        c ^= _rol32(b, 8)
-        b = (b + a) & m
-        a = (a - c) & m
-        a ^= _rol32(c, 16)
-        c = (c + b) & m
-        b = (b - a) & m
-        b ^= _rol32(a, 19)
-        a = (a + c) & m
-        c = (c - b) & m
-        c ^= _rol32(b, 4)
-        b = (b + a) & m
-        k = k[3:]
-    if not k:
-        return c
-    if len(k) == 3:
-        c = (c + k[2]) & m
-    if len(k) >= 2:
-        b = (b + k[1]) & m
-    a = (a + k[0]) & m
-    # __jhash_final
-    c ^= b
-    c = (c - _rol32(b, 14)) & m
-    a ^= c
-    a = (a - _rol32(c, 11)) & m
-    b ^= a
-    b = (b - _rol32(a, 25)) & m
-    c ^= b
-    c = (c - _rol32(b, 16)) & m
-    a ^= c
-    a = (a - _rol32(c, 4)) & m
-    b ^= a
-    b = (b - _rol32(a, 14)) & m
-    c ^= b
-    c = (c - _rol32(b, 24)) & m
-    return c
 
 
 def _words(addr: int, family: int) -> list[int]:
