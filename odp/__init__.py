@@ -101,6 +101,8 @@ if TYPE_CHECKING:
         Vlan,
     )
     from odp.records import (
+        ConntrackEntry,
+        CtTuple,
         DatapathInfo,
         DatapathStats,
         Flow,
@@ -128,6 +130,8 @@ if TYPE_CHECKING:
 #: something is used.  tests/unit/test_layering.py checks it against the
 #: imports above (for type checkers) and ``__all__``.
 _HOMES: dict[str, str] = {
+    "ConntrackEntry": "odp.records",
+    "CtTuple": "odp.records",
     "Action": "odp.actions",
     "Actions": "odp.actions",
     "AddMpls": "odp.actions",
@@ -242,11 +246,13 @@ __all__ = [
     "CheckPktLen",
     "Clone",
     "Connection",
+    "ConntrackEntry",
     "Ct",
     "CtClear",
     "CtLabels",
     "CtMark",
     "CtState",
+    "CtTuple",
     "CtTupleIpv4",
     "CtTupleIpv6",
     "CtZone",

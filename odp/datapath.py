@@ -29,6 +29,7 @@ from odp.kernels import Kernel
 from odp.keys import Match
 from odp.records import (
     DEFAULT_TUNNEL_PORTS,
+    ConntrackEntry,
     DatapathInfo,
     DatapathStats,
     DpRef,
@@ -43,6 +44,7 @@ from odp.records import (
     VportInfo,
     VportKind,
     VportStats,
+    check_ct_zone,
 )
 
 # ---------------------------------------------------------------------------
@@ -211,6 +213,15 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def meter_del(self, dp: DpRef, meter_id: int) -> MeterStats | None:
         """Delete a meter and return its last stats; a missing meter is not an error (None)."""
+
+    # conntrack -------------------------------------------------------------
+    @abc.abstractmethod
+    def conntrack_dump(self, dp: DpRef, zone: int | None = None) -> list[ConntrackEntry]:
+        """The connections of the datapath's network namespace (all zones, or ``zone``)."""
+
+    @abc.abstractmethod
+    def conntrack_flush(self, dp: DpRef, zone: int | None = None) -> None:
+        """Delete the connections of the datapath's network namespace (all zones, or ``zone``)."""
 
     # packets ---------------------------------------------------------------
     @abc.abstractmethod
@@ -404,6 +415,18 @@ class Datapath:
 
     def delete_meter(self, meter_id: int) -> MeterStats | None:
         return self.backend.meter_del(self.name, meter_id)
+
+    # conntrack -------------------------------------------------------------
+    def conntrack(self, zone: int | None = None) -> list[ConntrackEntry]:
+        """The tracked connections (of the datapath's host/namespace: conntrack is
+        not per datapath), every zone or only ``zone``."""
+        check_ct_zone(zone)
+        return self.backend.conntrack_dump(self.name, zone)
+
+    def flush_conntrack(self, zone: int | None = None) -> None:
+        """Forget the tracked connections of every zone, or of ``zone``."""
+        check_ct_zone(zone)
+        self.backend.conntrack_flush(self.name, zone)
 
     # packets -----------------------------------------------------------------
     def execute(

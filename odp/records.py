@@ -373,6 +373,54 @@ class MeterFeatures:
     band_types: tuple[int, ...] = (MeterBandType.DROP,)
 
 
+@dataclass(frozen=True, slots=True)
+class CtTuple:
+    """One direction of a tracked connection: addresses (text), IP protocol, and
+    the ports (TCP, UDP) or ICMP id, type and code (0 where they do not apply)."""
+
+    src: str
+    dst: str
+    proto: int
+    src_port: int = 0
+    dst_port: int = 0
+    icmp_id: int = 0
+    icmp_type: int = 0
+    icmp_code: int = 0
+
+
+#: Conntrack's TCP state names by number (enum tcp_conntrack), as ctnetlink reports them.
+TCP_STATE_NAMES = (
+    "NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT",
+    "LAST_ACK", "TIME_WAIT", "CLOSE", "SYN_SENT2",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class ConntrackEntry:
+    """A connection in the host's conntrack table (ctnetlink's view of an ``nf_conn``).
+
+    ``family`` is 4 or 6; ``timeout`` the whole seconds left; ``tcp_state``
+    conntrack's TCP state name (``"ESTABLISHED"``), None for other protocols;
+    ``labels`` the 128-bit label as an int (the big-endian ``ct_label``).
+    """
+
+    family: int
+    orig: CtTuple
+    reply: CtTuple
+    zone: int = 0
+    mark: int = 0
+    labels: int = 0
+    timeout: int = 0
+    tcp_state: str | None = None
+    seen_reply: bool = False
+    assured: bool = False
+
+
+def check_ct_zone(zone: int | None) -> None:
+    if zone is not None:
+        _check_uint(zone, 0xFFFF, "conntrack zone")
+
+
 def check_meter_request(meter_id: int, bands: tuple[MeterBand, ...], stats: FlowStats | None = None) -> None:
     """Refuse what the kernel's OVS_METER_CMD_SET would refuse as EINVAL, with a reason.
 

@@ -42,6 +42,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, TypeVar
 
+import odp.kernel.conntrack as conntrack
 from odp.actions import Actions
 from odp.constants import DP_MAX_PORTS, OVSP_LOCAL, Cmd, DpFeature, MeterBandType, MeterCmd, PacketCmd
 from odp.datapath import Backend, UpcallListener
@@ -68,6 +69,7 @@ from odp.keys import InPort, Match
 from odp.netlink import messages as nlm
 from odp.netlink.messages import NLM_F_CREATE, NLM_F_ECHO, NLM_F_EXCL
 from odp.records import (
+    ConntrackEntry,
     DatapathInfo,
     DpRef,
     Flow,
@@ -793,6 +795,15 @@ class KernelBackend(Backend):
             if paused:
                 gc.enable()
         return iter(flows)
+
+    # -- conntrack (ctnetlink: the namespace's table, not the datapath's) ---------------
+    def conntrack_dump(self, dp: DpRef, zone: int | None = None) -> list[ConntrackEntry]:
+        self._ifindex(dp)  # NotFoundError for a missing datapath, as on the simulator
+        return conntrack.conntrack_dump(zone)
+
+    def conntrack_flush(self, dp: DpRef, zone: int | None = None) -> None:
+        self._ifindex(dp)
+        conntrack.conntrack_flush(zone)
 
     # -- meters ----------------------------------------------------------------------
     def _meter_family(self) -> FamilyInfo:

@@ -586,6 +586,17 @@ class _Exec:
                 if self.set(pkt, a.attr, t is SetMasked):  # type: ignore[attr-defined]
                     return True
                 continue
+            if t is Ct:  # before the long chain below: conntrack pipelines are common
+                assert isinstance(a, Ct)
+                if not pkt.update_key():
+                    return True
+                result = self.ctx.ct(pkt.frame, pkt.key, a)
+                if result is None:
+                    return False  # consumed (e.g. a fragment being reassembled)
+                pkt.frame, pkt.key = result
+                pkt.proto = -1
+                pkt.offsets = None
+                continue
             last = i == n - 1
             if t is Userspace:
                 assert isinstance(a, Userspace)
@@ -678,16 +689,6 @@ class _Exec:
                     return True
             elif t is CtClear:
                 pkt.key &= ~_CT_MASK
-            elif t is Ct:
-                assert isinstance(a, Ct)
-                if not pkt.update_key():
-                    return True
-                result = self.ctx.ct(pkt.frame, pkt.key, a)
-                if result is None:
-                    return False  # consumed (e.g. a fragment being reassembled)
-                pkt.frame, pkt.key = result
-                pkt.proto = -1
-                pkt.offsets = None
             elif t is Drop:
                 return False
             elif t is Psample:

@@ -18,13 +18,14 @@ from dataclasses import dataclass, fields, is_dataclass, replace
 from typing import Any
 
 import odp.validate.swkey as sk
-from odp.actions import Action, Actions, Output, SetMasked, Userspace
+from odp.actions import Action, Actions, Ct, Output, SetMasked, Userspace
 from odp.constants import DP_MAX_PORTS, OVSP_LOCAL, DpFeature, UfidFlags
 from odp.datapath import Backend, UpcallListener
 from odp.errors import ExistsError, FieldError, InvalidArgument, InvalidFlow, NotFoundError, NotSupported
 from odp.kernels import SINCE, TESTED, Feature, Kernel, KernelLike
-from odp.keys import DpHash, InPort, Match, Priority, RecircId, SkbMark, Tunnel
+from odp.keys import CtLabels, CtMark, CtState, CtZone, DpHash, InPort, Match, Priority, RecircId, SkbMark, Tunnel
 from odp.records import (
+    ConntrackEntry,
     DatapathInfo,
     DatapathStats,
     DpRef,
@@ -47,6 +48,7 @@ from odp.records import (
     make_flow,
 )
 from odp.sim.actions import NO_CUT, check_supported, execute_actions
+from odp.sim.conntrack import check_ct_supported
 from odp.sim.flow import extract
 from odp.sim.flow_table import FlowTable, SimFlow, outputs_only
 from odp.sim.meter import MeterTable
@@ -65,6 +67,7 @@ from odp.sim.trace import (
     Tracer,
     observing,
 )
+from odp.sim.trace import Conntrack as ConntrackEvent
 from odp.sim.trace import Upcall as UpcallEvent
 from odp.sim.vport import SimVport, make_vport, vport_class
 from odp.sim.vport_vxlan import VxlanVport  # noqa: F401  registers its vport type (vport_type)
@@ -294,6 +297,15 @@ class SimDatapath:
             return  # the kernel silently drops output to a missing port
         vport.send(self, frame, tunnel)
 
+    def check_actions(self, actions: Actions) -> None:
+        """NotSupported for actions the simulator cannot run (actions it does not
+        execute, outputs to vports without traffic, conntrack features): it refuses
+        such a flow at install rather than accept it and fail on its packets."""
+        self.check_output_vports(actions)
+        if outputs_only(actions) is None:
+            check_supported(actions, conntrack=True)
+            check_ct_supported(actions)
+
     def check_output_vports(self, actions: Actions) -> None:
         """NotSupported if ``actions`` output to a vport the simulator cannot send through.
 
@@ -384,8 +396,8 @@ class _Context:
     def random(self) -> float:
         return self.dp.random.random()
 
-    def ct(self, *args: object, **kwargs: object) -> Any:
-        raise NotSupported("conntrack (ct) is not supported by the simulator")
+    def ct(self, frame: bytes, key: int, action: Ct) -> tuple[bytes, int] | None:
+        return self.dp.host.conntrack.execute(frame, key, action)
 
 
 class _TracingContext(_Context):
@@ -404,12 +416,25 @@ class _TracingContext(_Context):
             obs.emit(Recirculate(obs.depth, self.dp.name, sk.get(key, "recirc_id"), packet_match(key)))
         self.dp.process(frame, key, tunnel, cutlen)
 
+    def ct(self, frame: bytes, key: int, action: Ct) -> tuple[bytes, int] | None:
+        result = self.dp.host.conntrack.execute(frame, key, action)
+        obs = self.dp.observer
+        if obs is not None:
+            obs.emit(
+                ConntrackEvent(obs.depth, self.dp.name, action, None if result is None else packet_match(result[1]))
+            )
+        return result
+
     def meter(self, meter_id: int, frame_len: int) -> bool:
         passed = self.dp.meters.execute(meter_id, frame_len)
         obs = self.dp.observer
         if not passed and obs is not None:
             obs.emit(Drop(obs.depth, self.dp.name, f"meter({meter_id}): over the rate of its drop band"))
         return passed
+
+
+#: The conntrack key attributes EXECUTE takes as metadata, and their swkey fields.
+_CT_META: dict[type, str] = {CtState: "ct_state", CtZone: "ct_zone", CtMark: "ct_mark", CtLabels: "ct_labels"}
 
 
 class SimUpcallListener(UpcallListener):
@@ -673,8 +698,7 @@ class SimBackend(Backend):
         check_ufid(ufid)
         sw = self._compile(match)
         validate_actions(actions, match, kernel=self.host.kernel)
-        check_supported(actions)  # never accept a flow whose packets the simulator cannot process
-        d.check_output_vports(actions)
+        d.check_actions(actions)
         actions = as_installed(actions)
         existing: SimFlow | None = None
         if ufid is not None:
@@ -730,8 +754,7 @@ class SimBackend(Backend):
         flow = self._find(d, match, ufid)
         if actions is not None:
             validate_actions(actions, match if match is not None else flow.match, kernel=self.host.kernel)
-            check_supported(actions)
-            d.check_output_vports(actions)
+            d.check_actions(actions)
             flow.set_actions(as_installed(actions))
         reply = self._flow(flow)  # the kernel replies with the stats from before clearing
         if clear_stats:
@@ -760,6 +783,15 @@ class SimBackend(Backend):
         d = self._dp(dp)
         for f in d.table.iter_flows():
             yield self._flow(f, ufid_flags)
+
+    # -- conntrack ------------------------------------------------------------
+    def conntrack_dump(self, dp: DpRef, zone: int | None = None) -> list[ConntrackEntry]:
+        table = self._dp(dp).host.conntrack
+        now = table.clock()
+        return [ct.entry(now) for ct in table.connections(zone)]
+
+    def conntrack_flush(self, dp: DpRef, zone: int | None = None) -> None:
+        self._dp(dp).host.conntrack.flush(zone)
 
     # -- meters ---------------------------------------------------------------
     def _meters(self, dp: DpRef) -> MeterTable:
@@ -820,6 +852,9 @@ class SimBackend(Backend):
                     meta = sk.put(meta, "recirc_id", attr.value.value)
                 elif isinstance(attr, DpHash):
                     meta = sk.put(meta, "dp_hash", attr.value.value)
+                elif type(attr) in _CT_META:
+                    # metadata_from_nlattrs(): what ct() finds an existing connection by.
+                    meta = sk.put(meta, _CT_META[type(attr)], attr.value.value)  # type: ignore[attr-defined]
                 elif isinstance(attr, Tunnel):
                     tunnel = TunnelInfo.from_attr(attr, egress=False)
                     meta |= tunnel.key_bits()
@@ -833,8 +868,7 @@ class SimBackend(Backend):
             raise InvalidArgument("packet is shorter than an Ethernet header (14 bytes)")
         # The kernel checks EXECUTE's actions against the packet's own key.
         validate_actions(actions, packet_match(ext.key), packet=True, kernel=self.host.kernel)
-        check_supported(actions)
-        d.check_output_vports(actions)
+        d.check_actions(actions)
         d.run_actions(packet, ext.key, actions, tunnel, mru or 0)
 
     def upcall_listener(self, dp: DpRef) -> UpcallListener:

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 from odp.errors import ExistsError, InvalidArgument, NotFoundError
 from odp.kernels import TESTED, Kernel, KernelLike
 from odp.records import check_ifname
+from odp.sim.conntrack import ConntrackTable
 
 if TYPE_CHECKING:
     from odp.sim.datapath import SimDatapath, SimUpcallListener
@@ -158,6 +159,8 @@ class Host:
         self.id = next(self._ids)
         self.clock = clock
         self.seed = seed
+        #: The host's conntrack table: one per network namespace, shared by its datapaths.
+        self.conntrack = ConntrackTable(clock, seed)
         #: CPUs of the simulated machine (the kernel allows one upcall pid per CPU).
         self.cpus = os.cpu_count() or 1
         self.interfaces: dict[str, Interface] = {}

@@ -253,13 +253,9 @@ def _rol32(x: int, r: int) -> int:
     return ((x << r) | (x >> (32 - r))) & 0xFFFFFFFF
 
 
-def jhash_1word(a: int, initval: int) -> int:
-    """The kernel's ``jhash_1word()`` (Bob Jenkins' lookup3 final mix), bit-exact."""
+def _jhash_final(a: int, b: int, c: int) -> int:
+    """``__jhash_final()`` (lookup3's final mix): the hash, ``c``."""
     m = 0xFFFFFFFF
-    init = (initval + 0xDEADBEEF + 4) & m
-    a = (a + init) & m
-    b = init
-    c = init
     c ^= b
     c = (c - _rol32(b, 14)) & m
     a ^= c
@@ -273,8 +269,43 @@ def jhash_1word(a: int, initval: int) -> int:
     b ^= a
     b = (b - _rol32(a, 14)) & m
     c ^= b
-    c = (c - _rol32(b, 24)) & m
-    return c
+    return (c - _rol32(b, 24)) & m
+
+
+def jhash_1word(a: int, initval: int) -> int:
+    """The kernel's ``jhash_1word()`` (Bob Jenkins' lookup3 final mix), bit-exact."""
+    init = (initval + 0xDEADBEEF + 4) & 0xFFFFFFFF
+    return _jhash_final((a + init) & 0xFFFFFFFF, init, init)
+
+
+def jhash2(words: list[int], initval: int) -> int:
+    """The kernel's ``jhash2()`` over u32 words, bit-exact (NAT's address choice)."""
+    m = 0xFFFFFFFF
+    a = b = c = (0xDEADBEEF + (len(words) << 2) + initval) & m
+    k = list(words)
+    while len(k) > 3:
+        a, b, c = (a + k[0]) & m, (b + k[1]) & m, (c + k[2]) & m
+        # __jhash_mix()
+        a = ((a - c) & m) ^ _rol32(c, 4)
+        c = (c + b) & m
+        b = ((b - a) & m) ^ _rol32(a, 6)
+        a = (a + c) & m
+        c = ((c - b) & m) ^ _rol32(b, 8)
+        b = (b + a) & m
+        a = ((a - c) & m) ^ _rol32(c, 16)
+        c = (c + b) & m
+        b = ((b - a) & m) ^ _rol32(a, 19)
+        a = (a + c) & m
+        c = ((c - b) & m) ^ _rol32(b, 4)
+        b = (b + a) & m
+        k = k[3:]
+    if not k:
+        return c
+    if len(k) == 3:
+        c = (c + k[2]) & m
+    if len(k) >= 2:
+        b = (b + k[1]) & m
+    return _jhash_final((a + k[0]) & m, b, c)
 
 
 _IPV6_EXT_HDRS = frozenset((0, 43, 44, 51, 60))

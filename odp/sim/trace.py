@@ -5,7 +5,7 @@ A datapath with an observer (a :class:`Tracer`, ``SimDatapath.observer``)
 reports, in order: the frame's arrival on a vport (:class:`Receive`), the key
 extracted from it (:class:`Extract`), the flow table lookup (:class:`Hit` /
 :class:`Miss`), each action executed (:class:`ActionExecuted`), recirculation
-(:class:`Recirculate`), what leaves a vport (:class:`Output`, and
+(:class:`Recirculate`), conntrack's decision (:class:`Conntrack`), what leaves a vport (:class:`Output`, and
 :class:`Underlay` for the outer frame a tunnel vport puts on the underlay),
 upcalls (:class:`Upcall`) and drops with their reason (:class:`Drop`).
 
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ActionExecuted",
+    "Conntrack",
     "Drop",
     "Event",
     "Extract",
@@ -107,6 +108,17 @@ class Recirculate(Event):
 
     recirc_id: int
     key: Match
+
+
+@dataclass(frozen=True, slots=True)
+class Conntrack(Event):
+    """``ct(...)`` ran (``ovs_ct_execute()``): ``key`` is the flow key it left -
+    ct_state (+new/+est/+rel/+rpl/+inv, +snat/+dnat), ct_zone, ct_mark, ct_label,
+    the connection's original tuple, the NATed addresses - or None when conntrack
+    kept the packet (a fragment) or NAT dropped it."""
+
+    action: Action
+    key: Match | None
 
 
 @dataclass(frozen=True, slots=True)

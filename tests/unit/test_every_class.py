@@ -161,8 +161,8 @@ ACTION_SAMPLES: dict[str, Sample] = {
 }
 
 #: What the simulator refuses at install with NotSupported (found by trying):
-#: everything else it runs.  Conntrack and the NSH actions are later issues.
-SIM_REFUSES = {"Ct", "PopNsh", "PushNsh"}
+#: everything else it runs.  The NSH actions are a later issue.
+SIM_REFUSES = {"PopNsh", "PushNsh"}
 
 #: What the kernel itself refuses in a flow (InvalidFlow on every layer that checks).
 KERNEL_REFUSES = {"PacketType"}
@@ -262,10 +262,10 @@ def test_every_action_class(name: str) -> None:
 @pytest.mark.parametrize(
     "actions",
     [
-        "clone(ct(commit),2)",
-        "sample(sample=50.0%,actions(ct(commit)))",
-        "check_pkt_len(size=10,gt(2),le(clone(ct())))",
-        "dec_ttl(le_1(ct())),2",
+        "clone(ct(commit,helper=tftp),2)",
+        "sample(sample=50.0%,actions(ct(commit,helper=tftp)))",
+        "check_pkt_len(size=10,gt(2),le(clone(ct(helper=tftp))))",
+        "dec_ttl(le_1(ct(helper=tftp))),2",
         "push_nsh(flags=0,ttl=63,mdtype=1,np=3,spi=0x10,si=255,c1=0x1,c2=0x2,c3=0x3,c4=0x4),2",
     ],
 )
