@@ -66,6 +66,7 @@ from odp.sim.trace import (
 )
 from odp.sim.trace import Upcall as UpcallEvent
 from odp.sim.vport import SimVport, make_vport, vport_class
+from odp.sim.vport_geneve import GeneveVport  # noqa: F401  registers its vport type (vport_type)
 from odp.sim.vport_vxlan import VxlanVport  # noqa: F401  registers its vport type (vport_type)
 from odp.validate import swkey as sk
 from odp.validate import validate_actions, validate_match

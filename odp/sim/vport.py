@@ -12,7 +12,7 @@ Each vport type is a subclass of :class:`SimVport` registered for its
   offered each outer frame that reaches the host; a tunnel vport that takes
   it hands the inner frame to ``SimDatapath.receive`` (``ovs_vport_receive()``).
 
-Tunnel types live in their own modules (vport_vxlan.py); adding one is a new
+Tunnel types live in their own modules (vport_vxlan.py, vport_geneve.py); adding one is a new
 module with a subclass decorated ``@vport_type(VportKind.X)``, imported by
 odp.sim.datapath.  A type the simulator cannot carry traffic through yet is a
 :class:`CarriesNoTraffic` vport: it is created (its configuration works as on
@@ -192,7 +192,7 @@ class InternalVport(_DeviceVport):
 
 
 class CarriesNoTraffic(SimVport):
-    """A type the simulator creates but cannot send through yet (geneve, gre).
+    """A type the simulator creates but cannot send through yet (gre).
 
     Flows and EXECUTEs with an output to one are refused (NotSupported) before
     they can run, so :meth:`send` is reached only with a flow restored from a

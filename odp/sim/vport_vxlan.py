@@ -31,23 +31,21 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from odp.constants import TunnelFlag
 from odp.datapath import VportKind
-from odp.sim.packet import (
-    AF_INET,
-    DEFAULT_PORT_RANGE,
-    TunnelInfo,
-    checksum,
-    csum_replace,
-    flow_hash,
-    inner_dsfield,
-    ones_sum,
-    udp_flow_src_port,
-)
+from odp.sim.packet import AF_INET, DEFAULT_PORT_RANGE, TunnelInfo, flow_hash, udp_flow_src_port
 from odp.sim.trace import Drop, Output, Underlay
+from odp.sim.udp_tunnel import (
+    DROP_BAD_UDP_CHECKSUM,
+    DROP_BAD_UDP_LENGTH,
+    DecapDrop,
+    ecn_decapsulate,
+    ecn_encapsulate,
+    udp_tunnel_rcv,
+    udp_tunnel_xmit,
+)
 from odp.sim.vport import SimVport, vport_type
 
 if TYPE_CHECKING:
@@ -84,12 +82,8 @@ VXLAN_GBP_DONT_LEARN = 1 << 22
 VXLAN_GBP_POLICY_APPLIED = 1 << 19
 VXLAN_GBP_ID_MASK = 0xFFFF
 
-IP_DF = 0x4000
-IPPROTO_UDP = 17
-
-# Reasons reported in DecapDrop (the kernel's drops, in the order it checks).
-DROP_BAD_UDP_LENGTH = "bad UDP length"
-DROP_BAD_UDP_CHECKSUM = "bad UDP checksum"
+# Reasons reported in DecapDrop (the kernel's drops, in the order it checks;
+# the UDP ones, DROP_BAD_UDP_*, come from udp_tunnel).
 DROP_SHORT_VXLAN_HEADER = "packet too short for a VXLAN header"
 DROP_NO_VNI_FLAG = "VXLAN I flag not set"
 DROP_INNER_TOO_SHORT = "inner frame shorter than an Ethernet header"
@@ -97,13 +91,6 @@ DROP_RESERVED_BITS = "VXLAN reserved bits set"
 DROP_INNER_SRC_MAC_IS_DEVICE = "inner source MAC is the VXLAN device's own"
 DROP_INNER_SRC_MAC_INVALID = "inner source MAC is multicast or zero"
 DROP_ECN = "outer header CE with a not-ECT inner packet"
-
-
-@dataclass(frozen=True, slots=True)
-class DecapDrop:
-    """A packet addressed to the vport that the kernel drops; ``reason`` is one of the DROP_* strings."""
-
-    reason: str
 
 
 def source_port(inner: bytes, port_range: tuple[int, int] = DEFAULT_PORT_RANGE) -> int:
@@ -146,11 +133,6 @@ def fill_metadata_dst(
     )
 
 
-def _ecn_encapsulate(tos: int, inner: bytes) -> int:
-    inner_ecn = inner_dsfield(inner) & 3
-    return (tos & ~3 & 0xFF) | (2 if inner_ecn == 3 else inner_ecn)
-
-
 def encapsulate(
     inner: bytes,
     tun: TunnelInfo,
@@ -179,81 +161,25 @@ def encapsulate(
     src = tun.ipv4_src or src_ip or 0
     if not src:
         return None
-    dport = tun.tp_dst or vport_dst_port
-    sport = source_port(inner, port_range)
-    ttl = tun.ttl or default_ttl
-    tos = _ecn_encapsulate(tun.tos, inner)
-    frag_off = IP_DF if tun.flags & TunnelFlag.DF else 0
-
     flags = VXLAN_HF_VNI
     if gbp and tun.gbp:
         flags |= VXLAN_HF_GBP | (tun.gbp & VXLAN_GBP_ID_MASK)
         flags |= tun.gbp & (VXLAN_GBP_DONT_LEARN | VXLAN_GBP_POLICY_APPLIED)
     vxlan = struct.pack("!II", flags, (tun.tun_id & 0xFFFFFF) << 8)
-
-    udp_len = 8 + len(vxlan) + len(inner)
-    udp_csum = 0
-    if tun.flags & TunnelFlag.CSUM:
-        pseudo = struct.pack("!IIBBH", src, tun.ipv4_dst, 0, IPPROTO_UDP, udp_len)
-        udp_hdr = struct.pack("!HHHH", sport, dport, udp_len, 0)
-        udp_csum = checksum(pseudo + udp_hdr + vxlan + inner) or 0xFFFF
-    udp = struct.pack("!HHHH", sport, dport, udp_len, udp_csum)
-
-    ip = bytearray(
-        struct.pack(
-            "!BBHHHBBHII",
-            0x45,
-            tos,
-            20 + udp_len,
-            ip_id & 0xFFFF,
-            frag_off,
-            ttl,
-            IPPROTO_UDP,
-            0,
-            src,
-            tun.ipv4_dst,
-        )
+    return udp_tunnel_xmit(
+        vxlan + inner,
+        src=src,
+        dst=tun.ipv4_dst,
+        sport=source_port(inner, port_range),
+        dport=tun.tp_dst or vport_dst_port,
+        tos=ecn_encapsulate(tun.tos, inner),
+        ttl=tun.ttl or default_ttl,
+        df=bool(tun.flags & TunnelFlag.DF),
+        csum=bool(tun.flags & TunnelFlag.CSUM),
+        src_mac=src_mac,
+        dst_mac=dst_mac,
+        ip_id=ip_id,
     )
-    csum = checksum(ip)
-    ip[10] = csum >> 8
-    ip[11] = csum & 0xFF
-    eth = dst_mac.to_bytes(6, "big") + src_mac.to_bytes(6, "big") + b"\x08\x00"
-    return eth + bytes(ip) + udp + vxlan + inner
-
-
-def _ecn_decapsulate(outer_tos: int, inner: bytes) -> bytes | None:
-    """``IP_ECN_decapsulate()`` on an untagged inner IPv4/IPv6 packet; None = drop.
-
-    An outer CE with a not-ECT inner packet is dropped; an outer CE marks an
-    ECT inner packet CE; an outer ECT(1) turns an inner ECT(0) into ECT(1).
-    (VLAN-tagged inner packets are passed unchanged.)
-    """
-    etype = inner[12] << 8 | inner[13]
-    if etype == 0x0800 and len(inner) >= 34:
-        inner_ecn = inner[15] & 3
-    elif etype == 0x86DD and len(inner) >= 54:
-        inner_ecn = (inner[15] >> 4) & 3
-    else:
-        return inner
-    outer_ecn = outer_tos & 3
-    if inner_ecn == 0:
-        return None if outer_ecn == 3 else inner
-    if outer_ecn == 3 and inner_ecn != 3:
-        new_ecn = 3
-    elif outer_ecn == 1 and inner_ecn == 2:
-        new_ecn = 1
-    else:
-        return inner
-    buf = bytearray(inner)
-    if etype == 0x0800:
-        old_word = bytes(buf[14:16])
-        buf[15] = (buf[15] & ~3 & 0xFF) | new_ecn
-        check = csum_replace(buf[24] << 8 | buf[25], old_word, bytes(buf[14:16]))
-        buf[24] = check >> 8
-        buf[25] = check & 0xFF
-    else:
-        buf[15] = (buf[15] & 0xCF) | (new_ecn << 4)
-    return bytes(buf)
 
 
 def decapsulate(
@@ -285,53 +211,22 @@ def decapsulate(
       tp_src / tp_dst the outer UDP ports, flags KEY plus CSUM when the outer
       UDP checksum was non-zero (never DF), gbp from a GBP header.
     """
-    n = len(frame)
-    if n < 34 or frame[12] != 0x08 or frame[13] != 0x00:
-        return None
-    vihl = frame[14]
-    hl = (vihl & 15) * 4
-    if vihl >> 4 != 4 or hl < 20 or n < 14 + hl:
-        return None
-    tot_len = frame[16] << 8 | frame[17]
-    if tot_len < hl or 14 + tot_len > n:
-        return None
-    if ones_sum(frame[14 : 14 + hl]) != 0xFFFF:
-        return None  # ip_rcv(): bad header checksum
-    tos = frame[15]
-    frag = (frame[20] << 8 | frame[21]) & 0x3FFF
-    ttl = frame[22]
-    proto = frame[23]
-    ip_src, ip_dst = struct.unpack_from("!II", frame, 26)
-    is_local = local_ips(ip_dst) if callable(local_ips) else ip_dst in local_ips
-    if not is_local or proto != IPPROTO_UDP or frag:
-        return None
-    end = 14 + tot_len  # the IP layer trims link-layer padding
-    udp = 14 + hl
-    if end < udp + 8:
-        return None  # no UDP header: the UDP layer drops it before any socket lookup
-    sport, dport, ulen, ucsum = struct.unpack_from("!HHHH", frame, udp)
-    if dport != vport_dst_port:
-        return None
-    if ulen < 8 or ulen > end - udp:
-        return DecapDrop(DROP_BAD_UDP_LENGTH)
-    udp_end = udp + ulen
-    if ucsum:
-        pseudo = struct.pack("!IIBBH", ip_src, ip_dst, 0, IPPROTO_UDP, ulen)
-        if ones_sum(frame[udp:udp_end], ones_sum(pseudo)) != 0xFFFF:
-            return DecapDrop(DROP_BAD_UDP_CHECKSUM)
-    vx = udp + 8
-    if udp_end < vx + 8:
+    rx = udp_tunnel_rcv(frame, local_ips=local_ips, dport=vport_dst_port)
+    if rx is None or isinstance(rx, DecapDrop):
+        return rx
+    payload = rx.payload
+    if len(payload) < 8:
         return DecapDrop(DROP_SHORT_VXLAN_HEADER)
-    vx_flags, vx_vni = struct.unpack_from("!II", frame, vx)
+    vx_flags, vx_vni = struct.unpack_from("!II", payload)
     if not vx_flags & VXLAN_HF_VNI:
         return DecapDrop(DROP_NO_VNI_FLAG)
     unparsed_flags = vx_flags & ~VXLAN_HF_VNI
     unparsed_vni = vx_vni & 0xFF
     vni = vx_vni >> 8
-    inner = frame[vx + 8 : udp_end]
+    inner = payload[8:]
     if len(inner) < 14:
         return DecapDrop(DROP_INNER_TOO_SHORT)
-    flags = int(TunnelFlag.KEY) | (int(TunnelFlag.CSUM) if ucsum else 0)
+    flags = int(TunnelFlag.KEY) | (int(TunnelFlag.CSUM) if rx.csum else 0)
     gbp_value = 0
     if gbp:
         if unparsed_flags & VXLAN_HF_GBP:
@@ -344,17 +239,17 @@ def decapsulate(
         return DecapDrop(DROP_INNER_SRC_MAC_IS_DEVICE)
     if inner[6] & 1 or not inner_src:
         return DecapDrop(DROP_INNER_SRC_MAC_INVALID)
-    decapped = _ecn_decapsulate(tos, inner)
+    decapped = ecn_decapsulate(rx.tos, inner)
     if decapped is None:
         return DecapDrop(DROP_ECN)
     return decapped, TunnelInfo(
         tun_id=vni,
-        ipv4_src=ip_src,
-        ipv4_dst=ip_dst,
-        tos=tos,
-        ttl=ttl,
-        tp_src=sport,
-        tp_dst=dport,
+        ipv4_src=rx.ip_src,
+        ipv4_dst=rx.ip_dst,
+        tos=rx.tos,
+        ttl=rx.ttl,
+        tp_src=rx.sport,
+        tp_dst=rx.dport,
         flags=flags,
         gbp=gbp_value,
         egress=False,

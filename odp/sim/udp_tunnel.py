@@ -1,0 +1,193 @@
+"""The IPv4/UDP part of UDP tunnels (VXLAN, Geneve), shared by their vport types.
+
+Transmit is ``udp_tunnel_xmit_skb()`` / ``iptunnel_xmit()``: an outer
+Ethernet, IPv4 and UDP header in front of a tunnel header and inner frame.
+Receive is the host's ``ip_rcv()`` / ``udp_rcv()`` up to the tunnel socket's
+``encap_rcv``: the checks a frame passes before a tunnel driver sees it.
+ECN handling on both sides is ``INET_ECN_encapsulate()`` /
+``IP_ECN_decapsulate()``, which both drivers apply the same way.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+
+from odp.sim.packet import checksum, csum_replace, inner_dsfield, ones_sum
+
+__all__ = [
+    "DROP_BAD_UDP_CHECKSUM",
+    "DROP_BAD_UDP_LENGTH",
+    "IPPROTO_UDP",
+    "IP_DF",
+    "DecapDrop",
+    "UdpRx",
+    "ecn_decapsulate",
+    "ecn_encapsulate",
+    "udp_tunnel_rcv",
+    "udp_tunnel_xmit",
+]
+
+IP_DF = 0x4000
+IPPROTO_UDP = 17
+
+DROP_BAD_UDP_LENGTH = "bad UDP length"
+DROP_BAD_UDP_CHECKSUM = "bad UDP checksum"
+
+
+@dataclass(frozen=True, slots=True)
+class DecapDrop:
+    """A packet addressed to a tunnel vport that the kernel drops; ``reason`` is one of the DROP_* strings."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class UdpRx:
+    """An outer IPv4/UDP frame the host hands to a tunnel socket: the outer
+    header fields and the UDP payload (link-layer padding trimmed)."""
+
+    ip_src: int
+    ip_dst: int
+    tos: int
+    ttl: int
+    sport: int
+    dport: int
+    #: The outer UDP checksum was non-zero (the kernel then sets TUNNEL_CSUM).
+    csum: bool
+    payload: bytes
+
+
+def ecn_encapsulate(tos: int, inner: bytes) -> int:
+    """``INET_ECN_encapsulate()``: the metadata's DSCP with the inner packet's ECN
+    bits, an inner CE becoming ECT(0) (a non-IP inner frame counts as not-ECT)."""
+    inner_ecn = inner_dsfield(inner) & 3
+    return (tos & ~3 & 0xFF) | (2 if inner_ecn == 3 else inner_ecn)
+
+
+def udp_tunnel_xmit(
+    payload: bytes,
+    *,
+    src: int,
+    dst: int,
+    sport: int,
+    dport: int,
+    tos: int,
+    ttl: int,
+    df: bool,
+    csum: bool,
+    src_mac: int,
+    dst_mac: int,
+    ip_id: int = 0,
+) -> bytes:
+    """The outer frame for ``payload`` (tunnel header + inner frame): Ethernet,
+    IPv4 (header checksum, DF if ``df``) and UDP (checksum only with ``csum``)."""
+    udp_len = 8 + len(payload)
+    udp_csum = 0
+    if csum:
+        pseudo = struct.pack("!IIBBH", src, dst, 0, IPPROTO_UDP, udp_len)
+        udp_csum = checksum(pseudo + struct.pack("!HHHH", sport, dport, udp_len, 0) + payload) or 0xFFFF
+    udp = struct.pack("!HHHH", sport, dport, udp_len, udp_csum)
+    ip = bytearray(
+        struct.pack(
+            "!BBHHHBBHII",
+            0x45,
+            tos,
+            20 + udp_len,
+            ip_id & 0xFFFF,
+            IP_DF if df else 0,
+            ttl,
+            IPPROTO_UDP,
+            0,
+            src,
+            dst,
+        )
+    )
+    ip_csum = checksum(ip)
+    ip[10] = ip_csum >> 8
+    ip[11] = ip_csum & 0xFF
+    eth = dst_mac.to_bytes(6, "big") + src_mac.to_bytes(6, "big") + b"\x08\x00"
+    return eth + bytes(ip) + udp + payload
+
+
+def udp_tunnel_rcv(
+    frame: bytes, *, local_ips: Collection[int] | Callable[[int], bool], dport: int
+) -> UdpRx | DecapDrop | None:
+    """What reaches the UDP tunnel socket on ``dport`` from an outer ``frame``.
+
+    None: not for the socket (not an untagged IPv4 frame with a sane,
+    correctly checksummed header, not to one of ``local_ips`` (a collection of
+    IPv4 ints or a predicate), not UDP, not to ``dport``, or an IP fragment,
+    which the host would reassemble first: not modelled).  :class:`DecapDrop`:
+    a bad UDP length or a bad non-zero UDP checksum (``udp_lib_checksum_complete()``
+    runs before ``encap_rcv``).
+    """
+    n = len(frame)
+    if n < 34 or frame[12] != 0x08 or frame[13] != 0x00:
+        return None
+    vihl = frame[14]
+    hl = (vihl & 15) * 4
+    if vihl >> 4 != 4 or hl < 20 or n < 14 + hl:
+        return None
+    tot_len = frame[16] << 8 | frame[17]
+    if tot_len < hl or 14 + tot_len > n:
+        return None
+    if ones_sum(frame[14 : 14 + hl]) != 0xFFFF:
+        return None  # ip_rcv(): bad header checksum
+    frag = (frame[20] << 8 | frame[21]) & 0x3FFF
+    proto = frame[23]
+    ip_src, ip_dst = struct.unpack_from("!II", frame, 26)
+    is_local = local_ips(ip_dst) if callable(local_ips) else ip_dst in local_ips
+    if not is_local or proto != IPPROTO_UDP or frag:
+        return None
+    end = 14 + tot_len  # the IP layer trims link-layer padding
+    udp = 14 + hl
+    if end < udp + 8:
+        return None  # no UDP header: the UDP layer drops it before any socket lookup
+    sport, udp_dport, ulen, ucsum = struct.unpack_from("!HHHH", frame, udp)
+    if udp_dport != dport:
+        return None
+    if ulen < 8 or ulen > end - udp:
+        return DecapDrop(DROP_BAD_UDP_LENGTH)
+    udp_end = udp + ulen
+    if ucsum:
+        pseudo = struct.pack("!IIBBH", ip_src, ip_dst, 0, IPPROTO_UDP, ulen)
+        if ones_sum(frame[udp:udp_end], ones_sum(pseudo)) != 0xFFFF:
+            return DecapDrop(DROP_BAD_UDP_CHECKSUM)
+    return UdpRx(ip_src, ip_dst, frame[15], frame[22], sport, udp_dport, bool(ucsum), frame[udp + 8 : udp_end])
+
+
+def ecn_decapsulate(outer_tos: int, inner: bytes) -> bytes | None:
+    """``IP_ECN_decapsulate()`` on an untagged inner IPv4/IPv6 packet; None = drop.
+
+    An outer CE with a not-ECT inner packet is dropped; an outer CE marks an
+    ECT inner packet CE; an outer ECT(1) turns an inner ECT(0) into ECT(1).
+    (VLAN-tagged inner packets are passed unchanged.)
+    """
+    etype = inner[12] << 8 | inner[13]
+    if etype == 0x0800 and len(inner) >= 34:
+        inner_ecn = inner[15] & 3
+    elif etype == 0x86DD and len(inner) >= 54:
+        inner_ecn = (inner[15] >> 4) & 3
+    else:
+        return inner
+    outer_ecn = outer_tos & 3
+    if inner_ecn == 0:
+        return None if outer_ecn == 3 else inner
+    if outer_ecn == 3 and inner_ecn != 3:
+        new_ecn = 3
+    elif outer_ecn == 1 and inner_ecn == 2:
+        new_ecn = 1
+    else:
+        return inner
+    buf = bytearray(inner)
+    if etype == 0x0800:
+        old_word = bytes(buf[14:16])
+        buf[15] = (buf[15] & ~3 & 0xFF) | new_ecn
+        check = csum_replace(buf[24] << 8 | buf[25], old_word, bytes(buf[14:16]))
+        buf[24] = check >> 8
+        buf[25] = check & 0xFF
+    else:
+        buf[15] = (buf[15] & 0xCF) | (new_ecn << 4)
+    return bytes(buf)

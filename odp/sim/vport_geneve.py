@@ -1,0 +1,279 @@
+"""Geneve vports: their ops (:class:`GeneveVport`), and encapsulation and
+decapsulation on the wire as the kernel does them.
+
+An OVS Geneve vport is a collect-metadata geneve netdev (``vport-geneve.c``
+creates it with ``geneve_dev_create_fb()``); the packet work is
+``geneve_xmit_skb()`` / ``geneve_udp_encap_recv()`` and ``geneve_rx()`` in
+``drivers/net/geneve.c``, over the IPv4/UDP of :mod:`odp.sim.udp_tunnel`.
+IPv4 underlay only.
+
+Encapsulation (:func:`encapsulate`), from the egress :class:`TunnelInfo`:
+
+* IPv4 as for VXLAN: source = the metadata's, else the route's; TTL, DSCP
+  (ECN from the inner packet), DF from TunnelFlag.DF;
+* UDP: destination = the vport's port (the metadata's ``tp_dst`` is not
+  used: ``geneve->cfg.info.key.tp_dst``); source =
+  ``udp_flow_src_port(net, skb, 1, USHRT_MAX, true)``, over ``[1, 65535)``,
+  not the local port range; checksum only with TunnelFlag.CSUM;
+* Geneve (``geneve_build_header()``): version 0, option length in 4-byte
+  words, the O bit from TunnelFlag.OAM, the C bit when any option has the
+  critical type bit (``validate_geneve_opts()`` sets TUNNEL_CRIT_OPT from
+  ``set(tunnel(...,geneve(...)))``), protocol Transparent Ethernet Bridging,
+  the VNI = low 24 bits of ``tun_id``, then the options as given.
+
+Decapsulation (:func:`decapsulate`): the host's IPv4/UDP input, then
+``geneve_udp_encap_recv()`` and ``geneve_rx()``; the metadata carries the
+options (flagged TUNNEL_GENEVE_OPT when there are any).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from odp.constants import TunnelFlag
+from odp.datapath import VportKind
+from odp.sim.packet import AF_INET, TunnelInfo, flow_hash, udp_flow_src_port
+from odp.sim.trace import Drop, Output, Underlay
+from odp.sim.udp_tunnel import (
+    DecapDrop,
+    ecn_decapsulate,
+    ecn_encapsulate,
+    udp_tunnel_rcv,
+    udp_tunnel_xmit,
+)
+from odp.sim.vport import Counters, SimVport, vport_type
+
+if TYPE_CHECKING:
+    from odp.sim.datapath import SimDatapath
+
+__all__ = [
+    "GENEVE_DEFAULT_PORT",
+    "GeneveDrop",
+    "GeneveVport",
+    "decapsulate",
+    "encapsulate",
+    "source_port",
+]
+
+#: The UDP port a Geneve vport listens on when created without one (IANA's).
+GENEVE_DEFAULT_PORT = 6081
+
+GENEVE_VER = 0
+ETH_P_TEB = 0x6558
+ETH_P_IP = 0x0800
+ETH_P_IPV6 = 0x86DD
+GENEVE_OAM = 0x80  # second header byte
+GENEVE_CRITICAL = 0x40
+GENEVE_CRIT_OPT_TYPE = 0x80  # in an option's type byte
+
+#: geneve_udp_encap_recv()'s ``udp_port`` source range: 1..USHRT_MAX (exclusive).
+GENEVE_PORT_RANGE = (1, 0xFFFF)
+
+
+@dataclass(frozen=True, slots=True)
+class GeneveDrop:
+    """A Geneve packet the kernel drops, and which device counter it bumps
+    (``rx_dropped``, ``rx_errors`` or None when it is freed uncounted)."""
+
+    reason: str
+    counter: str | None
+
+
+DROP_SHORT_HEADER = GeneveDrop("packet too short for a Geneve header", None)
+DROP_VERSION = GeneveDrop("Geneve version is not 0", None)
+# 6.1 frees this one uncounted; 6.12 counts it in rx_dropped (the simulator follows 6.1).
+DROP_PROTOCOL = GeneveDrop("Geneve protocol is not Ethernet, IPv4 or IPv6", None)
+DROP_NOT_ETHERNET = GeneveDrop("Geneve protocol is not Ethernet (the vport carries Ethernet only)", "rx_dropped")
+DROP_SHORT_OPTIONS = GeneveDrop("Geneve options or inner Ethernet header cut short", "rx_dropped")
+DROP_LOOP = GeneveDrop("inner source MAC is the Geneve device's own", "rx_errors")
+DROP_ECN = GeneveDrop("outer header CE with a not-ECT inner packet", "rx_errors")
+
+
+def source_port(inner: bytes) -> int:
+    """The outer UDP source port for ``inner`` (``udp_flow_src_port(net, skb, 1, USHRT_MAX, true)``)."""
+    return udp_flow_src_port(flow_hash(inner), *GENEVE_PORT_RANGE)
+
+
+def _has_critical_option(options: bytes) -> bool:
+    """``validate_geneve_opts()``: whether any option's type has the critical bit."""
+    off = 0
+    while off + 4 <= len(options):
+        if options[off + 2] & GENEVE_CRIT_OPT_TYPE:
+            return True
+        off += 4 + (options[off + 3] & 0x1F) * 4
+    return False
+
+
+def encapsulate(
+    inner: bytes,
+    tun: TunnelInfo,
+    *,
+    vport_dst_port: int,
+    src_mac: int,
+    dst_mac: int,
+    src_ip: int | None = None,
+    default_ttl: int = 64,
+    ip_id: int = 0,
+) -> bytes | None:
+    """The outer frame ``geneve_xmit_skb()`` sends for ``inner`` with metadata ``tun``.
+
+    None where the kernel fails the route lookup: no IPv4 destination (IPv6
+    metadata included: no IPv6 underlay here) or no source address.
+    """
+    if tun.family != AF_INET or not tun.ipv4_dst:
+        return None
+    src = tun.ipv4_src or src_ip or 0
+    if not src:
+        return None
+    opts = tun.geneve
+    bits = (GENEVE_OAM if tun.flags & TunnelFlag.OAM else 0) | (GENEVE_CRITICAL if _has_critical_option(opts) else 0)
+    header = struct.pack("!BBHI", GENEVE_VER << 6 | len(opts) // 4, bits, ETH_P_TEB, (tun.tun_id & 0xFFFFFF) << 8)
+    return udp_tunnel_xmit(
+        header + opts + inner,
+        src=src,
+        dst=tun.ipv4_dst,
+        sport=source_port(inner),
+        dport=vport_dst_port,
+        tos=ecn_encapsulate(tun.tos, inner),
+        ttl=tun.ttl or default_ttl,
+        df=bool(tun.flags & TunnelFlag.DF),
+        csum=bool(tun.flags & TunnelFlag.CSUM),
+        src_mac=src_mac,
+        dst_mac=dst_mac,
+        ip_id=ip_id,
+    )
+
+
+def decapsulate(
+    frame: bytes,
+    *,
+    local_ips: Collection[int] | Callable[[int], bool],
+    vport_dst_port: int,
+    device_mac: int | None,
+) -> tuple[bytes, TunnelInfo] | DecapDrop | GeneveDrop | None:
+    """What the host does with an outer ``frame`` arriving for a Geneve vport.
+
+    None: not this vport's (see :func:`odp.sim.udp_tunnel.udp_tunnel_rcv`);
+    :class:`DecapDrop`: dropped by UDP; :class:`GeneveDrop`: dropped by the
+    Geneve driver; else the inner frame (ECN updated) and ingress metadata:
+    tun_id = VNI, outer addresses, tos, ttl and ports, flags KEY plus OAM
+    from the O bit and CSUM when the UDP checksum was non-zero, and the
+    options.  (The C bit becomes the kernel's TUNNEL_CRIT_OPT, which no flow
+    key or mask can express, so it is not kept.)
+    """
+    rx = udp_tunnel_rcv(frame, local_ips=local_ips, dport=vport_dst_port)
+    if rx is None or isinstance(rx, DecapDrop):
+        return rx
+    payload = rx.payload
+    if len(payload) < 8:
+        return DROP_SHORT_HEADER
+    ver_optlen, bits, proto, vni_word = struct.unpack_from("!BBHI", payload)
+    if ver_optlen >> 6 != GENEVE_VER:
+        return DROP_VERSION
+    if proto not in (ETH_P_TEB, ETH_P_IP, ETH_P_IPV6):
+        return DROP_PROTOCOL
+    if proto != ETH_P_TEB:
+        return DROP_NOT_ETHERNET
+    opts_end = 8 + (ver_optlen & 0x3F) * 4
+    if len(payload) < opts_end + 14:
+        return DROP_SHORT_OPTIONS  # iptunnel_pull_header(): header, then ETH_HLEN for TEB
+    inner = payload[opts_end:]
+    if device_mac is not None and int.from_bytes(inner[6:12], "big") == device_mac:
+        return DROP_LOOP
+    decapped = ecn_decapsulate(rx.tos, inner)
+    if decapped is None:
+        return DROP_ECN
+    flags = (
+        int(TunnelFlag.KEY)
+        | (int(TunnelFlag.OAM) if bits & GENEVE_OAM else 0)
+        | (int(TunnelFlag.CSUM) if rx.csum else 0)
+    )
+    return decapped, TunnelInfo(
+        tun_id=vni_word >> 8,
+        ipv4_src=rx.ip_src,
+        ipv4_dst=rx.ip_dst,
+        tos=rx.tos,
+        ttl=rx.ttl,
+        tp_src=rx.sport,
+        tp_dst=rx.dport,
+        flags=flags,
+        egress=False,
+        geneve=payload[8:opts_end],
+    )
+
+
+@vport_type(VportKind.GENEVE)
+class GeneveVport(SimVport):
+    """vport-geneve.c's ops: output encapsulates onto the underlay, the underlay's
+    frames for the vport's UDP port are decapsulated and received."""
+
+    __slots__ = ()
+
+    @property
+    def udp_port(self) -> int:
+        return self.dst_port or GENEVE_DEFAULT_PORT
+
+    def _drop(self, dp: SimDatapath, counter: str, reason: str) -> None:
+        c: Counters = self.counters
+        setattr(c, counter, getattr(c, counter) + 1)
+        obs = dp.observer
+        if obs is not None:
+            obs.emit(Drop(obs.depth, dp.name, f"port {self.port_no} ({self.name}): {reason}"))
+
+    def send(self, dp: SimDatapath, frame: bytes, tunnel: TunnelInfo | None) -> None:
+        if tunnel is None:
+            # geneve_xmit(): no TX metadata
+            self._drop(dp, "tx_dropped", "no tunnel metadata (set(tunnel(...)))")
+            return
+        host = dp.host
+        obs = dp.observer
+        if obs is not None:
+            obs.emit(Output(obs.depth, dp.name, self.port_no, self.name, self.kind, frame, tunnel, self.udp_port))
+        outer = encapsulate(
+            frame,
+            tunnel,
+            vport_dst_port=self.udp_port,
+            src_mac=host.mac,
+            dst_mac=host.neighbors.get(tunnel.ipv4_dst, 0xFFFFFFFFFFFF),
+            src_ip=host.ip or 0,
+        )
+        if outer is None:
+            self._drop(dp, "tx_errors", "no IPv4 underlay route for the tunnel metadata (geneve_xmit_skb())")
+            return
+        self.counters.tx_packets += 1
+        self.counters.tx_bytes += len(frame)
+        if obs is None:
+            host.send_underlay(outer, tunnel.ipv4_dst)
+            return
+        obs.depth += 1
+        try:
+            obs.emit(Underlay(obs.depth, dp.name, outer, tunnel.ipv4_dst))
+            host.send_underlay(outer, tunnel.ipv4_dst)
+        finally:
+            obs.depth -= 1
+
+    def receive_underlay(self, dp: SimDatapath, outer: bytes) -> bool:
+        result = decapsulate(
+            outer, local_ips={dp.host.ip or 0}, vport_dst_port=self.udp_port, device_mac=self.interface.mac
+        )
+        if result is None:
+            return False
+        if isinstance(result, DecapDrop):
+            obs = dp.observer
+            if obs is not None:
+                obs.emit(Drop(obs.depth, dp.name, f"port {self.port_no} ({self.name}): {result.reason}"))
+            return True
+        if isinstance(result, GeneveDrop):
+            if result.counter is None:
+                obs = dp.observer
+                if obs is not None:
+                    obs.emit(Drop(obs.depth, dp.name, f"port {self.port_no} ({self.name}): {result.reason}"))
+            else:
+                self._drop(dp, result.counter, result.reason)
+            return True
+        inner, tun = result
+        dp.receive(self.port_no, inner, tun)
+        return True
