@@ -297,6 +297,7 @@ def _vport_json(dp_name: str, v: VportInfo) -> dict[str, Any]:
         "name": v.name,
         "type": v.kind.value,
         "dst_port": v.dst_port,
+        **({"extensions": list(v.extensions)} if v.extensions else {}),
         "upcall_pids": list(v.upcall_pids),
         "ifindex": v.ifindex,
         "stats": {
@@ -724,10 +725,12 @@ def _port_desc(v: VportInfo) -> str:
     text = f"port {v.port_no}: {v.name}"
     if v.kind == VportKind.NETDEV:
         return text
-    opts = ""
+    opts = []
     if v.dst_port is not None and v.dst_port != DEFAULT_TUNNEL_PORTS.get(v.kind):
-        opts = f": dst_port={v.dst_port}"
-    return f"{text} ({v.kind.value}{opts})"
+        opts.append(f"dst_port={v.dst_port}")
+    if v.extensions:
+        opts.append(f"exts={','.join(v.extensions)}")
+    return f"{text} ({v.kind.value}{': ' + ', '.join(opts) if opts else ''})"
 
 
 def _human_size(value: int) -> str:
@@ -868,6 +871,7 @@ def _vport_spec(dp_name: str, v: VportInfo) -> str:
     text = f"{v.kind.value} {dp_name} {v.name}"
     if v.dst_port is not None and v.kind in DEFAULT_TUNNEL_PORTS:
         text += f" --port={v.dst_port}"
+    text += "".join(f" --{ext}" for ext in v.extensions)
     return f"{text} --port-no={v.port_no}"
 
 
@@ -893,7 +897,7 @@ def _cmd_vport_add(ctx: Ctx, a: argparse.Namespace) -> int:
     if kind == VportKind.NETDEV and ctx.state is not None and a.name not in ctx.state.host.interfaces:
         # The simulator's convenience: the device a netdev vport attaches to is created on demand.
         ctx.state.host.add_interface(a.name)
-    vport = dp.add_vport(a.name, kind, port_no=a.port_no, dst_port=a.port)
+    vport = dp.add_vport(a.name, kind, port_no=a.port_no, dst_port=a.port, extensions=["gbp"] if a.gbp else [])
     if ctx.json:
         ctx.print_json(_vport_json(dp.name, vport.info()))
     return 0
@@ -1445,6 +1449,10 @@ def _setup_vport_add(kind: VportKind) -> Callable[[argparse.ArgumentParser], Non
             p.add_argument("--port", type=int, metavar="UDP", help=f"UDP port (default {DEFAULT_TUNNEL_PORTS[kind]})")
         else:
             p.set_defaults(port=None)
+        if kind == VportKind.VXLAN:
+            p.add_argument("--gbp", action="store_true", help="the Group Based Policy extension (VXLAN GBP)")
+        else:
+            p.set_defaults(gbp=False)
         p.add_argument("--port-no", type=int, metavar="N", help="vport number (default: the lowest free)")
 
     return setup

@@ -92,12 +92,23 @@ def check_ufid(ufid: bytes | None) -> None:
         raise InvalidFlow(f"a ufid is 1 to 16 bytes, got {len(ufid)}", rule="ufid-length")
 
 
-def check_vport_args(kind: VportKind | str, name: str, port_no: int | None, dst_port: int | None) -> VportKind:
+#: Vport extensions by name (OVS_TUNNEL_ATTR_EXTENSION) and the kinds that take them.
+VPORT_EXTENSIONS: dict[str, VportKind] = {"gbp": VportKind.VXLAN}
+
+
+def check_vport_args(
+    kind: VportKind | str,
+    name: str,
+    port_no: int | None,
+    dst_port: int | None,
+    extensions: tuple[str, ...] = (),
+) -> VportKind:
     """The checks both backends make before creating a vport; returns the parsed kind.
 
     A VXLAN or Geneve vport needs its UDP port (the kernel's vxlan_configure /
     geneve_configure answer EINVAL without OVS_TUNNEL_ATTR_DST_PORT); other
-    types take none; port numbers are 1 .. DP_MAX_PORTS - 1 (0 is the local port).
+    types take none; port numbers are 1 .. DP_MAX_PORTS - 1 (0 is the local port);
+    ``extensions`` are names of :data:`VPORT_EXTENSIONS` for their kind (VXLAN's gbp).
     """
     kind = VportKind.parse(kind)
     check_ifname(name, "vport")
@@ -110,6 +121,11 @@ def check_vport_args(kind: VportKind | str, name: str, port_no: int | None, dst_
         raise FieldError(f"a {kind.value} vport takes no UDP port (dst_port)")
     if port_no is not None and not 0 < port_no < DP_MAX_PORTS:
         raise FieldError(f"port number {port_no} is out of range 1..{DP_MAX_PORTS - 1}")
+    for ext in extensions:
+        if ext not in VPORT_EXTENSIONS:
+            raise FieldError(f"unknown vport extension {ext!r} (known: {', '.join(VPORT_EXTENSIONS)})")
+        if VPORT_EXTENSIONS[ext] != kind:
+            raise FieldError(f"extension {ext!r} is for {VPORT_EXTENSIONS[ext].value} vports, not {kind.value}")
     return kind
 
 
@@ -161,9 +177,12 @@ class VportInfo:
     upcall_pids: tuple[int, ...] = ()
     stats: VportStats = field(default_factory=VportStats)
     ifindex: int | None = None
+    #: Tunnel extensions (OVS_TUNNEL_ATTR_EXTENSION), by name: ("gbp",) for VXLAN GBP.
+    extensions: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         opts = f", dst_port={self.dst_port}" if self.dst_port is not None else ""
+        opts += "".join(f", {ext}" for ext in self.extensions)
         return f"port {self.port_no}: {self.name} (type: {self.kind.value}{opts})"
 
 
@@ -485,6 +504,7 @@ class Backend(abc.ABC):
         port_no: int | None = None,
         dst_port: int | None = None,
         upcall_pids: tuple[int, ...] = (0,),
+        extensions: tuple[str, ...] = (),
     ) -> VportInfo: ...
 
     @abc.abstractmethod
@@ -670,11 +690,21 @@ class Datapath:
         port_no: int | None = None,
         dst_port: int | None = None,
         upcall_pids: tuple[int, ...] = (0,),
+        extensions: Iterable[str] = (),
     ) -> Vport:
+        """A new vport; ``extensions`` for a VXLAN vport: ``["gbp"]`` (Group Based Policy)."""
         k = VportKind.parse(kind)
         if dst_port is None:
             dst_port = DEFAULT_TUNNEL_PORTS.get(k)
-        info = self.backend.vport_new(self.name, name, k, port_no=port_no, dst_port=dst_port, upcall_pids=upcall_pids)
+        info = self.backend.vport_new(
+            self.name,
+            name,
+            k,
+            port_no=port_no,
+            dst_port=dst_port,
+            upcall_pids=upcall_pids,
+            extensions=tuple(dict.fromkeys(extensions)),
+        )
         return Vport(self, info)
 
     def vport(self, port: PortRef) -> Vport:

@@ -67,6 +67,7 @@ from odp.sim.trace import (
 from odp.sim.trace import Upcall as UpcallEvent
 from odp.sim.vport import SimVport, make_vport, vport_class
 from odp.sim.vport_geneve import GeneveVport  # noqa: F401  registers its vport type (vport_type)
+from odp.sim.vport_gre import GreVport  # noqa: F401  registers its vport type (vport_type)
 from odp.sim.vport_vxlan import VxlanVport  # noqa: F401  registers its vport type (vport_type)
 from odp.validate import swkey as sk
 from odp.validate import validate_actions, validate_match
@@ -506,9 +507,10 @@ class SimBackend(Backend):
         port_no: int | None = None,
         dst_port: int | None = None,
         upcall_pids: tuple[int, ...] = (0,),
+        extensions: tuple[str, ...] = (),
     ) -> VportInfo:
         d = self._dp(dp)
-        kind = check_vport_args(kind, name, port_no, dst_port)
+        kind = check_vport_args(kind, name, port_no, dst_port, extensions)
         if dst_port is not None:
             # The UDP socket is the host's: one tunnel vport per type and port.
             for other in self.host.datapaths.values():
@@ -535,7 +537,15 @@ class SimBackend(Backend):
                         f" (an installed flow outputs to port {port_no})"
                     )
         iface = ops.device(self.host, name)
-        vport = make_vport(port_no, name, kind, iface, upcall_pids=tuple(upcall_pids) or (0,), dst_port=dst_port)
+        vport = make_vport(
+            port_no,
+            name,
+            kind,
+            iface,
+            upcall_pids=tuple(upcall_pids) or (0,),
+            dst_port=dst_port,
+            extensions=tuple(extensions),
+        )
         iface.attached = (d, port_no)
         d.vports[port_no] = vport
         if vport.upcall_pids == (0,):

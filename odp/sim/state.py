@@ -329,6 +329,7 @@ def state_to_json(state: SimState) -> dict[str, Any]:
                         "name": v.name,
                         "type": v.kind.value,
                         "dst_port": v.dst_port,
+                        **({"extensions": list(v.extensions)} if v.extensions else {}),
                         "upcall_pids": list(v.upcall_pids),
                         "stats": {name: getattr(v.counters, name) for name in _COUNTER_FIELDS},
                     }
@@ -414,6 +415,7 @@ def _build(doc: dict[str, Any]) -> SimState:
                 upcall_pids=tuple(int(p) for p in vd.get("upcall_pids", [0])) or (0,),
                 dst_port=None if dst_port is None else int(dst_port),
                 counters=counters,
+                extensions=tuple(str(e) for e in vd.get("extensions", [])),
             )
             iface.attached = (d, port_no)
             d.vports[port_no] = vport

@@ -1,11 +1,13 @@
-"""The IPv4/UDP part of UDP tunnels (VXLAN, Geneve), shared by their vport types.
+"""The outer IPv4 (and UDP) of IP tunnels (VXLAN, Geneve over UDP; GRE), shared
+by their vport types.
 
-Transmit is ``udp_tunnel_xmit_skb()`` / ``iptunnel_xmit()``: an outer
-Ethernet, IPv4 and UDP header in front of a tunnel header and inner frame.
-Receive is the host's ``ip_rcv()`` / ``udp_rcv()`` up to the tunnel socket's
-``encap_rcv``: the checks a frame passes before a tunnel driver sees it.
-ECN handling on both sides is ``INET_ECN_encapsulate()`` /
-``IP_ECN_decapsulate()``, which both drivers apply the same way.
+Transmit is ``iptunnel_xmit()`` (and ``udp_tunnel_xmit_skb()`` for UDP): an
+outer Ethernet and IPv4 (and UDP) header in front of a tunnel header and inner
+frame.  Receive is the host's ``ip_rcv()`` (:func:`ip_tunnel_rcv_outer`) and
+``udp_rcv()`` up to the tunnel socket's ``encap_rcv`` (:func:`udp_tunnel_rcv`):
+the checks a frame passes before a tunnel driver sees it.  ECN handling on both
+sides is ``INET_ECN_encapsulate()`` / ``IP_ECN_decapsulate()``, which every
+driver applies the same way.
 """
 
 from __future__ import annotations
@@ -19,18 +21,24 @@ from odp.sim.packet import checksum, csum_replace, inner_dsfield, ones_sum
 __all__ = [
     "DROP_BAD_UDP_CHECKSUM",
     "DROP_BAD_UDP_LENGTH",
+    "IPPROTO_GRE",
     "IPPROTO_UDP",
     "IP_DF",
     "DecapDrop",
+    "IpRx",
+    "TunnelDrop",
     "UdpRx",
     "ecn_decapsulate",
     "ecn_encapsulate",
+    "ip_tunnel_rcv_outer",
+    "iptunnel_xmit",
     "udp_tunnel_rcv",
     "udp_tunnel_xmit",
 ]
 
 IP_DF = 0x4000
 IPPROTO_UDP = 17
+IPPROTO_GRE = 47
 
 DROP_BAD_UDP_LENGTH = "bad UDP length"
 DROP_BAD_UDP_CHECKSUM = "bad UDP checksum"
@@ -41,6 +49,27 @@ class DecapDrop:
     """A packet addressed to a tunnel vport that the kernel drops; ``reason`` is one of the DROP_* strings."""
 
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class TunnelDrop:
+    """A packet a tunnel driver drops, and which device counter it bumps
+    (``rx_dropped``, ``rx_errors`` or None when it is freed uncounted)."""
+
+    reason: str
+    counter: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class IpRx:
+    """An outer IPv4 frame delivered locally to a tunnel protocol: the outer
+    header fields and the IP payload (link-layer padding trimmed)."""
+
+    ip_src: int
+    ip_dst: int
+    tos: int
+    ttl: int
+    payload: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +95,33 @@ def ecn_encapsulate(tos: int, inner: bytes) -> int:
     return (tos & ~3 & 0xFF) | (2 if inner_ecn == 3 else inner_ecn)
 
 
+def iptunnel_xmit(
+    payload: bytes,
+    *,
+    proto: int,
+    src: int,
+    dst: int,
+    tos: int,
+    ttl: int,
+    df: bool,
+    src_mac: int,
+    dst_mac: int,
+    ip_id: int = 0,
+) -> bytes:
+    """The outer frame for ``payload`` (the IP payload): Ethernet and IPv4 of
+    protocol ``proto`` (header checksum, DF if ``df``)."""
+    ip = bytearray(
+        struct.pack(
+            "!BBHHHBBHII", 0x45, tos, 20 + len(payload), ip_id & 0xFFFF, IP_DF if df else 0, ttl, proto, 0, src, dst
+        )
+    )
+    ip_csum = checksum(ip)
+    ip[10] = ip_csum >> 8
+    ip[11] = ip_csum & 0xFF
+    eth = dst_mac.to_bytes(6, "big") + src_mac.to_bytes(6, "big") + b"\x08\x00"
+    return eth + bytes(ip) + payload
+
+
 def udp_tunnel_xmit(
     payload: bytes,
     *,
@@ -89,40 +145,26 @@ def udp_tunnel_xmit(
         pseudo = struct.pack("!IIBBH", src, dst, 0, IPPROTO_UDP, udp_len)
         udp_csum = checksum(pseudo + struct.pack("!HHHH", sport, dport, udp_len, 0) + payload) or 0xFFFF
     udp = struct.pack("!HHHH", sport, dport, udp_len, udp_csum)
-    ip = bytearray(
-        struct.pack(
-            "!BBHHHBBHII",
-            0x45,
-            tos,
-            20 + udp_len,
-            ip_id & 0xFFFF,
-            IP_DF if df else 0,
-            ttl,
-            IPPROTO_UDP,
-            0,
-            src,
-            dst,
-        )
+    return iptunnel_xmit(
+        udp + payload,
+        proto=IPPROTO_UDP,
+        src=src,
+        dst=dst,
+        tos=tos,
+        ttl=ttl,
+        df=df,
+        src_mac=src_mac,
+        dst_mac=dst_mac,
+        ip_id=ip_id,
     )
-    ip_csum = checksum(ip)
-    ip[10] = ip_csum >> 8
-    ip[11] = ip_csum & 0xFF
-    eth = dst_mac.to_bytes(6, "big") + src_mac.to_bytes(6, "big") + b"\x08\x00"
-    return eth + bytes(ip) + udp + payload
 
 
-def udp_tunnel_rcv(
-    frame: bytes, *, local_ips: Collection[int] | Callable[[int], bool], dport: int
-) -> UdpRx | DecapDrop | None:
-    """What reaches the UDP tunnel socket on ``dport`` from an outer ``frame``.
-
-    None: not for the socket (not an untagged IPv4 frame with a sane,
-    correctly checksummed header, not to one of ``local_ips`` (a collection of
-    IPv4 ints or a predicate), not UDP, not to ``dport``, or an IP fragment,
-    which the host would reassemble first: not modelled).  :class:`DecapDrop`:
-    a bad UDP length or a bad non-zero UDP checksum (``udp_lib_checksum_complete()``
-    runs before ``encap_rcv``).
-    """
+def ip_tunnel_rcv_outer(frame: bytes, *, local_ips: Collection[int] | Callable[[int], bool], proto: int) -> IpRx | None:
+    """The IPv4 packet of protocol ``proto`` that ``ip_rcv()`` delivers locally from
+    ``frame``, or None: not an untagged IPv4 frame with a sane, correctly
+    checksummed header, not to one of ``local_ips`` (a collection of IPv4 ints
+    or a predicate), another protocol, or an IP fragment (the host would
+    reassemble it first: not modelled)."""
     n = len(frame)
     if n < 34 or frame[12] != 0x08 or frame[13] != 0x00:
         return None
@@ -136,26 +178,39 @@ def udp_tunnel_rcv(
     if ones_sum(frame[14 : 14 + hl]) != 0xFFFF:
         return None  # ip_rcv(): bad header checksum
     frag = (frame[20] << 8 | frame[21]) & 0x3FFF
-    proto = frame[23]
     ip_src, ip_dst = struct.unpack_from("!II", frame, 26)
     is_local = local_ips(ip_dst) if callable(local_ips) else ip_dst in local_ips
-    if not is_local or proto != IPPROTO_UDP or frag:
+    if not is_local or frame[23] != proto or frag:
         return None
-    end = 14 + tot_len  # the IP layer trims link-layer padding
-    udp = 14 + hl
-    if end < udp + 8:
+    # The IP layer trims link-layer padding.
+    return IpRx(ip_src, ip_dst, frame[15], frame[22], frame[14 + hl : 14 + tot_len])
+
+
+def udp_tunnel_rcv(
+    frame: bytes, *, local_ips: Collection[int] | Callable[[int], bool], dport: int
+) -> UdpRx | DecapDrop | None:
+    """What reaches the UDP tunnel socket on ``dport`` from an outer ``frame``.
+
+    None: not for the socket (see :func:`ip_tunnel_rcv_outer`; or not UDP to
+    ``dport``).  :class:`DecapDrop`: a bad UDP length or a bad non-zero UDP
+    checksum (``udp_lib_checksum_complete()`` runs before ``encap_rcv``).
+    """
+    ip = ip_tunnel_rcv_outer(frame, local_ips=local_ips, proto=IPPROTO_UDP)
+    if ip is None:
+        return None
+    seg = ip.payload
+    if len(seg) < 8:
         return None  # no UDP header: the UDP layer drops it before any socket lookup
-    sport, udp_dport, ulen, ucsum = struct.unpack_from("!HHHH", frame, udp)
+    sport, udp_dport, ulen, ucsum = struct.unpack_from("!HHHH", seg)
     if udp_dport != dport:
         return None
-    if ulen < 8 or ulen > end - udp:
+    if ulen < 8 or ulen > len(seg):
         return DecapDrop(DROP_BAD_UDP_LENGTH)
-    udp_end = udp + ulen
     if ucsum:
-        pseudo = struct.pack("!IIBBH", ip_src, ip_dst, 0, IPPROTO_UDP, ulen)
-        if ones_sum(frame[udp:udp_end], ones_sum(pseudo)) != 0xFFFF:
+        pseudo = struct.pack("!IIBBH", ip.ip_src, ip.ip_dst, 0, IPPROTO_UDP, ulen)
+        if ones_sum(seg[:ulen], ones_sum(pseudo)) != 0xFFFF:
             return DecapDrop(DROP_BAD_UDP_CHECKSUM)
-    return UdpRx(ip_src, ip_dst, frame[15], frame[22], sport, udp_dport, bool(ucsum), frame[udp + 8 : udp_end])
+    return UdpRx(ip.ip_src, ip.ip_dst, ip.tos, ip.ttl, sport, udp_dport, bool(ucsum), seg[8:ulen])
 
 
 def ecn_decapsulate(outer_tos: int, inner: bytes) -> bytes | None:

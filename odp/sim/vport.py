@@ -76,6 +76,8 @@ class SimVport:
     upcall_pids: tuple[int, ...] = (0,)
     dst_port: int | None = None
     counters: Counters = field(default_factory=Counters)
+    #: Tunnel extensions by name (OVS_TUNNEL_ATTR_EXTENSION): ("gbp",) for VXLAN GBP.
+    extensions: tuple[str, ...] = ()
     #: Where frames output to this vport go when it is a device (netdev,
     #: internal): its interface's ``sent`` queue; None for tunnel vports.
     #: Lets the packet path's fast path output without a method call.
@@ -113,6 +115,7 @@ class SimVport:
             upcall_pids=self.upcall_pids if all_pids else self.upcall_pids[:1],
             stats=self.counters.freeze(),
             ifindex=self.interface.ifindex,
+            extensions=self.extensions,
         )
 
 
@@ -139,10 +142,18 @@ def make_vport(
     upcall_pids: tuple[int, ...] = (0,),
     dst_port: int | None = None,
     counters: Counters | None = None,
+    extensions: tuple[str, ...] = (),
 ) -> SimVport:
     """A vport of ``kind`` with its type's ops."""
     return vport_class(kind)(
-        port_no, name, kind, interface, upcall_pids, dst_port, counters if counters is not None else Counters()
+        port_no,
+        name,
+        kind,
+        interface,
+        upcall_pids,
+        dst_port,
+        counters if counters is not None else Counters(),
+        extensions,
     )
 
 
@@ -192,7 +203,7 @@ class InternalVport(_DeviceVport):
 
 
 class CarriesNoTraffic(SimVport):
-    """A type the simulator creates but cannot send through yet (gre).
+    """A type the simulator creates but cannot send through (every kind carries traffic today).
 
     Flows and EXECUTEs with an output to one are refused (NotSupported) before
     they can run, so :meth:`send` is reached only with a flow restored from a

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from odp.constants import TunnelFlag
@@ -39,6 +38,7 @@ from odp.sim.packet import AF_INET, TunnelInfo, flow_hash, udp_flow_src_port
 from odp.sim.trace import Drop, Output, Underlay
 from odp.sim.udp_tunnel import (
     DecapDrop,
+    TunnelDrop,
     ecn_decapsulate,
     ecn_encapsulate,
     udp_tunnel_rcv,
@@ -51,7 +51,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GENEVE_DEFAULT_PORT",
-    "GeneveDrop",
     "GeneveVport",
     "decapsulate",
     "encapsulate",
@@ -73,23 +72,14 @@ GENEVE_CRIT_OPT_TYPE = 0x80  # in an option's type byte
 GENEVE_PORT_RANGE = (1, 0xFFFF)
 
 
-@dataclass(frozen=True, slots=True)
-class GeneveDrop:
-    """A Geneve packet the kernel drops, and which device counter it bumps
-    (``rx_dropped``, ``rx_errors`` or None when it is freed uncounted)."""
-
-    reason: str
-    counter: str | None
-
-
-DROP_SHORT_HEADER = GeneveDrop("packet too short for a Geneve header", None)
-DROP_VERSION = GeneveDrop("Geneve version is not 0", None)
+DROP_SHORT_HEADER = TunnelDrop("packet too short for a Geneve header", None)
+DROP_VERSION = TunnelDrop("Geneve version is not 0", None)
 # 6.1 frees this one uncounted; 6.12 counts it in rx_dropped (the simulator follows 6.1).
-DROP_PROTOCOL = GeneveDrop("Geneve protocol is not Ethernet, IPv4 or IPv6", None)
-DROP_NOT_ETHERNET = GeneveDrop("Geneve protocol is not Ethernet (the vport carries Ethernet only)", "rx_dropped")
-DROP_SHORT_OPTIONS = GeneveDrop("Geneve options or inner Ethernet header cut short", "rx_dropped")
-DROP_LOOP = GeneveDrop("inner source MAC is the Geneve device's own", "rx_errors")
-DROP_ECN = GeneveDrop("outer header CE with a not-ECT inner packet", "rx_errors")
+DROP_PROTOCOL = TunnelDrop("Geneve protocol is not Ethernet, IPv4 or IPv6", None)
+DROP_NOT_ETHERNET = TunnelDrop("Geneve protocol is not Ethernet (the vport carries Ethernet only)", "rx_dropped")
+DROP_SHORT_OPTIONS = TunnelDrop("Geneve options or inner Ethernet header cut short", "rx_dropped")
+DROP_LOOP = TunnelDrop("inner source MAC is the Geneve device's own", "rx_errors")
+DROP_ECN = TunnelDrop("outer header CE with a not-ECT inner packet", "rx_errors")
 
 
 def source_port(inner: bytes) -> int:
@@ -153,11 +143,11 @@ def decapsulate(
     local_ips: Collection[int] | Callable[[int], bool],
     vport_dst_port: int,
     device_mac: int | None,
-) -> tuple[bytes, TunnelInfo] | DecapDrop | GeneveDrop | None:
+) -> tuple[bytes, TunnelInfo] | DecapDrop | TunnelDrop | None:
     """What the host does with an outer ``frame`` arriving for a Geneve vport.
 
     None: not this vport's (see :func:`odp.sim.udp_tunnel.udp_tunnel_rcv`);
-    :class:`DecapDrop`: dropped by UDP; :class:`GeneveDrop`: dropped by the
+    :class:`DecapDrop`: dropped by UDP; :class:`TunnelDrop`: dropped by the
     Geneve driver; else the inner frame (ECN updated) and ingress metadata:
     tun_id = VNI, outer addresses, tos, ttl and ports, flags KEY plus OAM
     from the O bit and CSUM when the UDP checksum was non-zero, and the
@@ -266,7 +256,7 @@ class GeneveVport(SimVport):
             if obs is not None:
                 obs.emit(Drop(obs.depth, dp.name, f"port {self.port_no} ({self.name}): {result.reason}"))
             return True
-        if isinstance(result, GeneveDrop):
+        if isinstance(result, TunnelDrop):
             if result.counter is None:
                 obs = dp.observer
                 if obs is not None:

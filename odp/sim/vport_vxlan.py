@@ -289,6 +289,7 @@ class VxlanVport(SimVport):
             src_mac=host.mac,
             dst_mac=host.neighbors.get(tunnel.ipv4_dst, 0xFFFFFFFFFFFF),
             src_ip=host.ip or 0,
+            gbp="gbp" in self.extensions,
         )
         if outer is None:
             self.counters.tx_errors += 1
@@ -310,7 +311,11 @@ class VxlanVport(SimVport):
 
     def receive_underlay(self, dp: SimDatapath, outer: bytes) -> bool:
         result = decapsulate(
-            outer, local_ips={dp.host.ip or 0}, vport_dst_port=self.udp_port, vxlan_mac=self.interface.mac
+            outer,
+            local_ips={dp.host.ip or 0},
+            vport_dst_port=self.udp_port,
+            vxlan_mac=self.interface.mac,
+            gbp="gbp" in self.extensions,
         )
         if result is None:
             return False

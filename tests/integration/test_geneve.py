@@ -208,3 +208,13 @@ def test_option_match(
         harness.send_packet(underlay, outer(inner, geneve_header(7, opt, bits=0x40 if opt else 0)))
     harness.verify_no_other_packets()
     assert dp.flows()[0].stats.packets == len(hits)
+
+
+def test_tos_one_is_not_inherited(
+    dp: Datapath, ports: list[Port], harness: PacketHarness, underlay: Port, gnv: int
+) -> None:
+    # Unlike GRE, a collect-metadata Geneve device takes TOS 1 literally: only the
+    # inner packet's ECN (ECT(0) here) shows.
+    dp.add_flow("in_port(1),eth(),eth_type(0x0800),ipv4()", f"set(tunnel(tun_id=0x5,dst={PEER},tos=0x1,ttl=64)),{gnv}")
+    harness.send_packet(ports[0], udp4(tos=0x2A))
+    assert Ether(harness.received(underlay)[0])[IP].tos == 0x02

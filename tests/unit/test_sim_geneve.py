@@ -20,7 +20,7 @@ from odp.sim import Network
 from odp.sim import vport_geneve as gn
 from odp.sim.datapath import SimBackend
 from odp.sim.packet import TunnelInfo, checksum
-from odp.sim.udp_tunnel import DecapDrop
+from odp.sim.udp_tunnel import DecapDrop, TunnelDrop
 from odp.validate import swkey
 
 LOCAL = int(ipaddress.IPv4Address("192.168.0.1"))
@@ -122,7 +122,7 @@ GENEVE_OFF = 14 + 20 + 8
         (b"\x3f", gn.DROP_SHORT_OPTIONS),
     ],
 )
-def test_driver_drops(patch: bytes, expected: gn.GeneveDrop) -> None:
+def test_driver_drops(patch: bytes, expected: TunnelDrop) -> None:
     assert decap(_rewrite(encap(tun()), GENEVE_OFF, patch)) == expected
 
 

@@ -71,7 +71,7 @@ def build_host() -> tuple[Host, SimState]:
     g.add_vport("vx", "vxlan")
     g.add_vport("v3", port_no=3)
     g.add_vport("i0", "internal", port_no=7, upcall_pids=(5, 6))
-    h.add_vport("vx2", "vxlan", dst_port=4790)
+    h.add_vport("vx2", "vxlan", dst_port=4790, extensions=["gbp"])
     h.add_vport("v2")
     h.add_vport("gn", "geneve")
     for match, actions in FLOWS_G:
