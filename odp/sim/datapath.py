@@ -18,6 +18,7 @@ from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
 from odp.actions import Action, Actions, Output, Userspace
+from odp.actions import Set as SetAction
 from odp.constants import DP_MAX_PORTS, OVSP_LOCAL, DpFeature, UfidFlags
 from odp.datapath import (
     Backend,
@@ -285,11 +286,21 @@ class SimDatapath:
         vports = self.vports
         for port in ports if ports is not None else output_ports(actions):
             vport = vports.get(port)
-            if vport is not None and not vport.carries_traffic:
+            if vport is None:
+                continue
+            if not vport.carries_traffic:
                 raise NotSupported(
                     f"the simulator does not send traffic through {vport.kind.value} vports yet"
                     f" (output to port {port} ({vport.name}))"
                 )
+            if vport.kind is VportKind.GENEVE:
+                for attr in tunnel_sets(actions):
+                    if attr.erspan is not None or attr.vxlan_gbp.mask:
+                        # geneve_build_header(): opt_len counts them, their bytes are not copied.
+                        raise NotSupported(
+                            f"set(tunnel(...)) with vxlan or erspan options and an output to geneve port {port}"
+                            f" ({vport.name}): the kernel sends uninitialised Geneve option bytes"
+                        )
 
 
 def output_ports(actions: Actions) -> Iterator[int]:
@@ -304,6 +315,20 @@ def output_ports(actions: Actions) -> Iterator[int]:
             value = getattr(a, f.name)
             if isinstance(value, Actions):
                 yield from output_ports(value)
+
+
+def tunnel_sets(actions: Actions) -> Iterator[Tunnel]:
+    """The tunnel attribute of every ``set(tunnel(...))`` in ``actions``, nested lists included."""
+    for a in actions.items:
+        if type(a) is SetAction and isinstance(a.attr, Tunnel):
+            yield a.attr
+            continue
+        if not is_dataclass(a):
+            continue
+        for f in fields(a):
+            value = getattr(a, f.name)
+            if isinstance(value, Actions):
+                yield from tunnel_sets(value)
 
 
 class _Context:

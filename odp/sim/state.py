@@ -351,6 +351,16 @@ def state_to_json(state: SimState) -> dict[str, Any]:
             "next_ifindex": next_ifindex,
             "next_pid": next_pid,
             "neighbors": {_ip_text(ip): format_mac(mac) for ip, mac in sorted(host.neighbors.items())},
+            **(
+                {
+                    "ip6": str(ipaddress.IPv6Address(host.ip6)),
+                    "neighbors6": {
+                        str(ipaddress.IPv6Address(ip)): format_mac(mac) for ip, mac in sorted(host.neighbors6.items())
+                    },
+                }
+                if host.ip6 is not None
+                else {}
+            ),
             "interfaces": [
                 {"name": i.name, "ifindex": i.ifindex, "mac": format_mac(i.mac), "owned_by_vport": i.owned_by_vport}
                 for i in sorted(host.interfaces.values(), key=lambda i: i.ifindex)
@@ -383,6 +393,10 @@ def _build(doc: dict[str, Any]) -> SimState:
         Network().attach(host, h["ip"])
     for ip, mac in h.get("neighbors", {}).items():
         host.neighbors[int(ipaddress.IPv4Address(ip))] = parse_mac(mac)
+    if h.get("ip6"):
+        host.ip6 = int(ipaddress.IPv6Address(h["ip6"]))
+    for ip, mac in h.get("neighbors6", {}).items():
+        host.neighbors6[int(ipaddress.IPv6Address(ip))] = parse_mac(mac)
     for i in h.get("interfaces", []):
         iface = host.add_interface(i["name"], mac=parse_mac(i["mac"]), owned_by_vport=bool(i["owned_by_vport"]))
         iface.ifindex = int(i["ifindex"])

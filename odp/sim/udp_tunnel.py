@@ -16,11 +16,12 @@ import struct
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
-from odp.sim.packet import checksum, csum_replace, inner_dsfield, ones_sum
+from odp.sim.packet import AF_INET6, TunnelInfo, checksum, csum_replace, inner_dsfield, ones_sum
 
 __all__ = [
     "DROP_BAD_UDP_CHECKSUM",
     "DROP_BAD_UDP_LENGTH",
+    "DROP_ZERO_UDP6_CHECKSUM",
     "IPPROTO_GRE",
     "IPPROTO_UDP",
     "IP_DF",
@@ -30,8 +31,10 @@ __all__ = [
     "UdpRx",
     "ecn_decapsulate",
     "ecn_encapsulate",
+    "ip6tunnel_xmit",
     "ip_tunnel_rcv_outer",
     "iptunnel_xmit",
+    "route",
     "udp_tunnel_rcv",
     "udp_tunnel_xmit",
 ]
@@ -42,6 +45,7 @@ IPPROTO_GRE = 47
 
 DROP_BAD_UDP_LENGTH = "bad UDP length"
 DROP_BAD_UDP_CHECKSUM = "bad UDP checksum"
+DROP_ZERO_UDP6_CHECKSUM = "zero UDP checksum over IPv6"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,20 +66,22 @@ class TunnelDrop:
 
 @dataclass(frozen=True, slots=True)
 class IpRx:
-    """An outer IPv4 frame delivered locally to a tunnel protocol: the outer
-    header fields and the IP payload (link-layer padding trimmed)."""
+    """An outer IPv4 or IPv6 frame delivered locally to a tunnel protocol: the
+    outer header fields (IPv6: traffic class and hop limit as tos and ttl) and
+    the IP payload (link-layer padding trimmed)."""
 
     ip_src: int
     ip_dst: int
     tos: int
     ttl: int
     payload: bytes
+    ipv6: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class UdpRx:
-    """An outer IPv4/UDP frame the host hands to a tunnel socket: the outer
-    header fields and the UDP payload (link-layer padding trimmed)."""
+    """An outer IPv4/UDP or IPv6/UDP frame the host hands to a tunnel socket: the
+    outer header fields and the UDP payload (link-layer padding trimmed)."""
 
     ip_src: int
     ip_dst: int
@@ -86,6 +92,40 @@ class UdpRx:
     #: The outer UDP checksum was non-zero (the kernel then sets TUNNEL_CSUM).
     csum: bool
     payload: bytes
+    ipv6: bool = False
+
+    def metadata(self, tun_id: int, flags: int, **options: object) -> TunnelInfo:
+        """Ingress metadata from the outer headers (``udp_tun_rx_dst()``)."""
+        addrs = (
+            {"ipv6_src": self.ip_src, "ipv6_dst": self.ip_dst}
+            if self.ipv6
+            else {"ipv4_src": self.ip_src, "ipv4_dst": self.ip_dst}
+        )
+        return TunnelInfo(
+            tun_id=tun_id,
+            tos=self.tos,
+            ttl=self.ttl,
+            tp_src=self.sport,
+            tp_dst=self.dport,
+            flags=flags,
+            egress=False,
+            **addrs,  # type: ignore[arg-type]
+            **options,  # type: ignore[arg-type]
+        )
+
+
+def route(tun: TunnelInfo, src_ip: int | None, src_ip6: int | None) -> tuple[int, int, bool] | None:
+    """(source, destination, IPv6?) of the outer header for metadata ``tun``: the
+    metadata's addresses, the source defaulting to the host's (``src_ip`` /
+    ``src_ip6``, the route's choice); None where the route lookup fails (no
+    destination, or no source address of that family)."""
+    if tun.family == AF_INET6:
+        dst, src = tun.ipv6_dst, tun.ipv6_src or src_ip6 or 0
+    else:
+        dst, src = tun.ipv4_dst, tun.ipv4_src or src_ip or 0
+    if not dst or not src:
+        return None
+    return src, dst, tun.family == AF_INET6
 
 
 def ecn_encapsulate(tos: int, inner: bytes) -> int:
@@ -122,6 +162,23 @@ def iptunnel_xmit(
     return eth + bytes(ip) + payload
 
 
+def ip6tunnel_xmit(
+    payload: bytes, *, proto: int, src: int, dst: int, tclass: int, hop_limit: int, src_mac: int, dst_mac: int
+) -> bytes:
+    """The outer frame for ``payload``: Ethernet and IPv6 (``ip6_flow_hdr()`` with
+    flow label 0: OVS metadata has no label) of next header ``proto``."""
+    ip6 = struct.pack("!IHBB", 6 << 28 | tclass << 20, len(payload), proto, hop_limit)
+    ip6 += src.to_bytes(16, "big") + dst.to_bytes(16, "big")
+    eth = dst_mac.to_bytes(6, "big") + src_mac.to_bytes(6, "big") + b"\x86\xdd"
+    return eth + ip6 + payload
+
+
+def _pseudo(src: int, dst: int, length: int, ipv6: bool) -> bytes:
+    if ipv6:
+        return src.to_bytes(16, "big") + dst.to_bytes(16, "big") + struct.pack("!IxxxB", length, IPPROTO_UDP)
+    return struct.pack("!IIBBH", src, dst, 0, IPPROTO_UDP, length)
+
+
 def udp_tunnel_xmit(
     payload: bytes,
     *,
@@ -136,15 +193,31 @@ def udp_tunnel_xmit(
     src_mac: int,
     dst_mac: int,
     ip_id: int = 0,
+    ipv6: bool = False,
 ) -> bytes:
     """The outer frame for ``payload`` (tunnel header + inner frame): Ethernet,
-    IPv4 (header checksum, DF if ``df``) and UDP (checksum only with ``csum``)."""
+    IPv4 (header checksum, DF if ``df``) or with ``ipv6`` IPv6 (``tos`` the
+    traffic class, ``ttl`` the hop limit, no DF), and UDP (checksum only with
+    ``csum``: ``udp_tunnel6_xmit_skb()`` sends zero checksums too)."""
     udp_len = 8 + len(payload)
     udp_csum = 0
     if csum:
-        pseudo = struct.pack("!IIBBH", src, dst, 0, IPPROTO_UDP, udp_len)
-        udp_csum = checksum(pseudo + struct.pack("!HHHH", sport, dport, udp_len, 0) + payload) or 0xFFFF
+        udp_csum = (
+            checksum(_pseudo(src, dst, udp_len, ipv6) + struct.pack("!HHHH", sport, dport, udp_len, 0) + payload)
+            or 0xFFFF
+        )
     udp = struct.pack("!HHHH", sport, dport, udp_len, udp_csum)
+    if ipv6:
+        return ip6tunnel_xmit(
+            udp + payload,
+            proto=IPPROTO_UDP,
+            src=src,
+            dst=dst,
+            tclass=tos,
+            hop_limit=ttl,
+            src_mac=src_mac,
+            dst_mac=dst_mac,
+        )
     return iptunnel_xmit(
         udp + payload,
         proto=IPPROTO_UDP,
@@ -157,6 +230,22 @@ def udp_tunnel_xmit(
         dst_mac=dst_mac,
         ip_id=ip_id,
     )
+
+
+def ip6_tunnel_rcv_outer(frame: bytes, *, local_ips6: Collection[int], proto: int) -> IpRx | None:
+    """The IPv6 packet with next header ``proto`` that ``ipv6_rcv()`` delivers
+    locally from ``frame`` (no extension headers: not modelled), or None."""
+    if len(frame) < 54 or frame[12:14] != b"\x86\xdd" or frame[14] >> 4 != 6:
+        return None
+    plen = frame[18] << 8 | frame[19]
+    if 54 + plen > len(frame) or frame[20] != proto:
+        return None
+    dst = int.from_bytes(frame[38:54], "big")
+    if dst not in local_ips6:
+        return None
+    tclass = (frame[14] << 8 | frame[15]) >> 4 & 0xFF
+    src = int.from_bytes(frame[22:38], "big")
+    return IpRx(src, dst, tclass, frame[21], frame[54 : 54 + plen], ipv6=True)
 
 
 def ip_tunnel_rcv_outer(frame: bytes, *, local_ips: Collection[int] | Callable[[int], bool], proto: int) -> IpRx | None:
@@ -187,15 +276,27 @@ def ip_tunnel_rcv_outer(frame: bytes, *, local_ips: Collection[int] | Callable[[
 
 
 def udp_tunnel_rcv(
-    frame: bytes, *, local_ips: Collection[int] | Callable[[int], bool], dport: int
+    frame: bytes,
+    *,
+    local_ips: Collection[int] | Callable[[int], bool],
+    dport: int,
+    local_ips6: Collection[int] = (),
+    zero_csum6: bool = False,
 ) -> UdpRx | DecapDrop | None:
     """What reaches the UDP tunnel socket on ``dport`` from an outer ``frame``.
 
-    None: not for the socket (see :func:`ip_tunnel_rcv_outer`; or not UDP to
-    ``dport``).  :class:`DecapDrop`: a bad UDP length or a bad non-zero UDP
-    checksum (``udp_lib_checksum_complete()`` runs before ``encap_rcv``).
+    None: not for the socket (see :func:`ip_tunnel_rcv_outer` and
+    :func:`ip6_tunnel_rcv_outer`, whose ``local_ips6`` are the host's IPv6
+    addresses; or not UDP to ``dport``).  :class:`DecapDrop`: a bad UDP length
+    or a bad non-zero UDP checksum (``udp_lib_checksum_complete()`` runs
+    before ``encap_rcv``), or over IPv6 a zero checksum on a socket that does
+    not take them (``zero_csum6`` False: ``no_check6_rx`` unset).
     """
-    ip = ip_tunnel_rcv_outer(frame, local_ips=local_ips, proto=IPPROTO_UDP)
+    ip = (
+        ip6_tunnel_rcv_outer(frame, local_ips6=local_ips6, proto=IPPROTO_UDP)
+        if frame[12:14] == b"\x86\xdd"
+        else ip_tunnel_rcv_outer(frame, local_ips=local_ips, proto=IPPROTO_UDP)
+    )
     if ip is None:
         return None
     seg = ip.payload
@@ -207,10 +308,11 @@ def udp_tunnel_rcv(
     if ulen < 8 or ulen > len(seg):
         return DecapDrop(DROP_BAD_UDP_LENGTH)
     if ucsum:
-        pseudo = struct.pack("!IIBBH", ip.ip_src, ip.ip_dst, 0, IPPROTO_UDP, ulen)
-        if ones_sum(seg[:ulen], ones_sum(pseudo)) != 0xFFFF:
+        if ones_sum(seg[:ulen], ones_sum(_pseudo(ip.ip_src, ip.ip_dst, ulen, ip.ipv6))) != 0xFFFF:
             return DecapDrop(DROP_BAD_UDP_CHECKSUM)
-    return UdpRx(ip.ip_src, ip.ip_dst, ip.tos, ip.ttl, sport, udp_dport, bool(ucsum), seg[8:ulen])
+    elif ip.ipv6 and not zero_csum6:
+        return DecapDrop(DROP_ZERO_UDP6_CHECKSUM)
+    return UdpRx(ip.ip_src, ip.ip_dst, ip.tos, ip.ttl, sport, udp_dport, bool(ucsum), seg[8:ulen], ip.ipv6)
 
 
 def ecn_decapsulate(outer_tos: int, inner: bytes) -> bytes | None:

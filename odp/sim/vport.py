@@ -31,7 +31,7 @@ from odp.datapath import VportInfo, VportKind, VportStats
 from odp.errors import ExistsError, NotFoundError
 from odp.sim.network import Host, Interface
 from odp.sim.packet import TunnelInfo
-from odp.sim.trace import Drop, Output
+from odp.sim.trace import Drop, Output, Underlay
 
 if TYPE_CHECKING:
     from odp.sim.datapath import SimDatapath
@@ -42,6 +42,7 @@ __all__ = [
     "InternalVport",
     "NetdevVport",
     "SimVport",
+    "TunnelVport",
     "make_vport",
     "vport_type",
 ]
@@ -200,6 +201,81 @@ class InternalVport(_DeviceVport):
     """vport-internal_dev.c: a device of the datapath's own (the local port is one)."""
 
     __slots__ = ()
+
+
+class TunnelVport(SimVport):
+    """The shared ``ops->send`` and underlay receive of tunnel types: a subclass
+    gives :meth:`encapsulate` and :meth:`decapsulate` (its driver's work)."""
+
+    __slots__ = ()
+
+    #: The device counter its driver bumps for an output without TX metadata.
+    no_metadata_counter: ClassVar[str] = "tx_dropped"
+    #: The driver's transmit function, named in traces.
+    xmit_name: ClassVar[str] = "xmit"
+
+    @property
+    def udp_port(self) -> int | None:
+        """The UDP port the trace reports for an output (None: not a UDP tunnel)."""
+        return None
+
+    def encapsulate(self, host: Host, frame: bytes, tunnel: TunnelInfo) -> tuple[bytes, int, bool] | None:
+        """(outer frame, underlay destination, whether it is IPv6), or None where
+        the driver fails (no route or source for the metadata)."""
+        raise NotImplementedError
+
+    def decapsulate(self, host: Host, outer: bytes) -> tuple[bytes, TunnelInfo] | tuple[str, str | None] | None:
+        """None: not this vport's; (reason, device counter or None): dropped by the
+        kernel; else the inner frame and its ingress metadata."""
+        raise NotImplementedError
+
+    def drop(self, dp: SimDatapath, counter: str | None, reason: str, *, output: bool = False) -> None:
+        """Count (``counter``: a device counter or None) and trace a drop; ``output``
+        for a frame output to the vport, else one received from the underlay."""
+        if counter is not None:
+            setattr(self.counters, counter, getattr(self.counters, counter) + 1)
+        obs = dp.observer
+        if obs is not None:
+            where = "output to port" if output else "port"
+            obs.emit(Drop(obs.depth, dp.name, f"{where} {self.port_no} ({self.name}): {reason}"))
+
+    def send(self, dp: SimDatapath, frame: bytes, tunnel: TunnelInfo | None) -> None:
+        if tunnel is None:
+            self.drop(dp, self.no_metadata_counter, "no tunnel metadata (set(tunnel(...)))", output=True)
+            return
+        host = dp.host
+        obs = dp.observer
+        if obs is not None:
+            obs.emit(Output(obs.depth, dp.name, self.port_no, self.name, self.kind, frame, tunnel, self.udp_port))
+        sent = self.encapsulate(host, frame, tunnel)
+        if sent is None:
+            self.drop(dp, "tx_errors", f"no underlay route for the tunnel metadata ({self.xmit_name}())", output=True)
+            return
+        outer, dst, ipv6 = sent
+        self.counters.tx_packets += 1
+        self.counters.tx_bytes += len(frame)
+        if obs is None:
+            host.send_underlay(outer, dst, ipv6=ipv6)
+            return
+        obs.depth += 1
+        try:
+            obs.emit(Underlay(obs.depth, dp.name, outer, dst))
+            host.send_underlay(outer, dst, ipv6=ipv6)
+        finally:
+            obs.depth -= 1
+
+    def receive_underlay(self, dp: SimDatapath, outer: bytes) -> bool:
+        result = self.decapsulate(dp.host, outer)
+        if result is None:
+            return False
+        inner, meta = result
+        if isinstance(meta, TunnelInfo):
+            assert isinstance(inner, bytes)
+            dp.receive(self.port_no, inner, meta)
+        else:
+            assert isinstance(inner, str)
+            self.drop(dp, meta, inner)
+        return True
 
 
 class CarriesNoTraffic(SimVport):

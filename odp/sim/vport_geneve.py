@@ -4,8 +4,7 @@ decapsulation on the wire as the kernel does them.
 An OVS Geneve vport is a collect-metadata geneve netdev (``vport-geneve.c``
 creates it with ``geneve_dev_create_fb()``); the packet work is
 ``geneve_xmit_skb()`` / ``geneve_udp_encap_recv()`` and ``geneve_rx()`` in
-``drivers/net/geneve.c``, over the IPv4/UDP of :mod:`odp.sim.udp_tunnel`.
-IPv4 underlay only.
+``drivers/net/geneve.c``, over the IPv4 or IPv6 UDP of :mod:`odp.sim.udp_tunnel`.
 
 Encapsulation (:func:`encapsulate`), from the egress :class:`TunnelInfo`:
 
@@ -30,24 +29,24 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Collection
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from odp.constants import TunnelFlag
 from odp.datapath import VportKind
-from odp.sim.packet import AF_INET, TunnelInfo, flow_hash, udp_flow_src_port
-from odp.sim.trace import Drop, Output, Underlay
+from odp.sim.packet import AF_INET6, TunnelInfo, flow_hash, udp_flow_src_port
 from odp.sim.udp_tunnel import (
     DecapDrop,
     TunnelDrop,
     ecn_decapsulate,
     ecn_encapsulate,
+    route,
     udp_tunnel_rcv,
     udp_tunnel_xmit,
 )
-from odp.sim.vport import Counters, SimVport, vport_type
+from odp.sim.vport import TunnelVport, vport_type
 
 if TYPE_CHECKING:
-    from odp.sim.datapath import SimDatapath
+    from odp.sim.network import Host
 
 __all__ = [
     "GENEVE_DEFAULT_PORT",
@@ -107,33 +106,35 @@ def encapsulate(
     src_ip: int | None = None,
     default_ttl: int = 64,
     ip_id: int = 0,
+    src_ip6: int | None = None,
 ) -> bytes | None:
-    """The outer frame ``geneve_xmit_skb()`` sends for ``inner`` with metadata ``tun``.
+    """The outer frame ``geneve_xmit_skb()`` (``geneve6_xmit_skb()`` for IPv6
+    metadata: no DF) sends for ``inner`` with metadata ``tun``.
 
-    None where the kernel fails the route lookup: no IPv4 destination (IPv6
-    metadata included: no IPv6 underlay here) or no source address.
+    None where the kernel fails the route lookup: no destination or no source
+    address (the metadata's, else ``src_ip`` / ``src_ip6``, the host's).
     """
-    if tun.family != AF_INET or not tun.ipv4_dst:
+    routed = route(tun, src_ip, src_ip6)
+    if routed is None:
         return None
-    src = tun.ipv4_src or src_ip or 0
-    if not src:
-        return None
+    src, dst, ipv6 = routed
     opts = tun.geneve
     bits = (GENEVE_OAM if tun.flags & TunnelFlag.OAM else 0) | (GENEVE_CRITICAL if _has_critical_option(opts) else 0)
     header = struct.pack("!BBHI", GENEVE_VER << 6 | len(opts) // 4, bits, ETH_P_TEB, (tun.tun_id & 0xFFFFFF) << 8)
     return udp_tunnel_xmit(
         header + opts + inner,
         src=src,
-        dst=tun.ipv4_dst,
+        dst=dst,
         sport=source_port(inner),
         dport=vport_dst_port,
         tos=ecn_encapsulate(tun.tos, inner),
         ttl=tun.ttl or default_ttl,
-        df=bool(tun.flags & TunnelFlag.DF),
+        df=bool(tun.flags & TunnelFlag.DF) and not ipv6,
         csum=bool(tun.flags & TunnelFlag.CSUM),
         src_mac=src_mac,
         dst_mac=dst_mac,
         ip_id=ip_id,
+        ipv6=ipv6,
     )
 
 
@@ -143,6 +144,7 @@ def decapsulate(
     local_ips: Collection[int] | Callable[[int], bool],
     vport_dst_port: int,
     device_mac: int | None,
+    local_ips6: Collection[int] = (),
 ) -> tuple[bytes, TunnelInfo] | DecapDrop | TunnelDrop | None:
     """What the host does with an outer ``frame`` arriving for a Geneve vport.
 
@@ -154,7 +156,8 @@ def decapsulate(
     options.  (The C bit becomes the kernel's TUNNEL_CRIT_OPT, which no flow
     key or mask can express, so it is not kept.)
     """
-    rx = udp_tunnel_rcv(frame, local_ips=local_ips, dport=vport_dst_port)
+    # The device's IPv6 socket wants UDP checksums (use_udp6_rx_checksums).
+    rx = udp_tunnel_rcv(frame, local_ips=local_ips, dport=vport_dst_port, local_ips6=local_ips6)
     if rx is None or isinstance(rx, DecapDrop):
         return rx
     payload = rx.payload
@@ -181,89 +184,46 @@ def decapsulate(
         | (int(TunnelFlag.OAM) if bits & GENEVE_OAM else 0)
         | (int(TunnelFlag.CSUM) if rx.csum else 0)
     )
-    return decapped, TunnelInfo(
-        tun_id=vni_word >> 8,
-        ipv4_src=rx.ip_src,
-        ipv4_dst=rx.ip_dst,
-        tos=rx.tos,
-        ttl=rx.ttl,
-        tp_src=rx.sport,
-        tp_dst=rx.dport,
-        flags=flags,
-        egress=False,
-        geneve=payload[8:opts_end],
-    )
+    return decapped, rx.metadata(vni_word >> 8, flags, geneve=payload[8:opts_end])
 
 
 @vport_type(VportKind.GENEVE)
-class GeneveVport(SimVport):
+class GeneveVport(TunnelVport):
     """vport-geneve.c's ops: output encapsulates onto the underlay, the underlay's
     frames for the vport's UDP port are decapsulated and received."""
 
     __slots__ = ()
+    no_metadata_counter: ClassVar[str] = "tx_dropped"  # geneve_xmit()
+    xmit_name: ClassVar[str] = "geneve_xmit_skb"
 
     @property
     def udp_port(self) -> int:
         return self.dst_port or GENEVE_DEFAULT_PORT
 
-    def _drop(self, dp: SimDatapath, counter: str, reason: str) -> None:
-        c: Counters = self.counters
-        setattr(c, counter, getattr(c, counter) + 1)
-        obs = dp.observer
-        if obs is not None:
-            obs.emit(Drop(obs.depth, dp.name, f"port {self.port_no} ({self.name}): {reason}"))
-
-    def send(self, dp: SimDatapath, frame: bytes, tunnel: TunnelInfo | None) -> None:
-        if tunnel is None:
-            # geneve_xmit(): no TX metadata
-            self._drop(dp, "tx_dropped", "no tunnel metadata (set(tunnel(...)))")
-            return
-        host = dp.host
-        obs = dp.observer
-        if obs is not None:
-            obs.emit(Output(obs.depth, dp.name, self.port_no, self.name, self.kind, frame, tunnel, self.udp_port))
+    def encapsulate(self, host: Host, frame: bytes, tunnel: TunnelInfo) -> tuple[bytes, int, bool] | None:
+        ipv6 = tunnel.family == AF_INET6
+        dst = tunnel.ipv6_dst if ipv6 else tunnel.ipv4_dst
         outer = encapsulate(
             frame,
             tunnel,
             vport_dst_port=self.udp_port,
             src_mac=host.mac,
-            dst_mac=host.neighbors.get(tunnel.ipv4_dst, 0xFFFFFFFFFFFF),
+            dst_mac=(host.neighbors6 if ipv6 else host.neighbors).get(dst, 0xFFFFFFFFFFFF),
             src_ip=host.ip or 0,
+            src_ip6=host.ip6 or 0,
         )
-        if outer is None:
-            self._drop(dp, "tx_errors", "no IPv4 underlay route for the tunnel metadata (geneve_xmit_skb())")
-            return
-        self.counters.tx_packets += 1
-        self.counters.tx_bytes += len(frame)
-        if obs is None:
-            host.send_underlay(outer, tunnel.ipv4_dst)
-            return
-        obs.depth += 1
-        try:
-            obs.emit(Underlay(obs.depth, dp.name, outer, tunnel.ipv4_dst))
-            host.send_underlay(outer, tunnel.ipv4_dst)
-        finally:
-            obs.depth -= 1
+        return None if outer is None else (outer, dst, ipv6)
 
-    def receive_underlay(self, dp: SimDatapath, outer: bytes) -> bool:
+    def decapsulate(self, host: Host, outer: bytes) -> tuple[bytes, TunnelInfo] | tuple[str, str | None] | None:
         result = decapsulate(
-            outer, local_ips={dp.host.ip or 0}, vport_dst_port=self.udp_port, device_mac=self.interface.mac
+            outer,
+            local_ips={host.ip or 0},
+            local_ips6={host.ip6 or 0},
+            vport_dst_port=self.udp_port,
+            device_mac=self.interface.mac,
         )
-        if result is None:
-            return False
         if isinstance(result, DecapDrop):
-            obs = dp.observer
-            if obs is not None:
-                obs.emit(Drop(obs.depth, dp.name, f"port {self.port_no} ({self.name}): {result.reason}"))
-            return True
+            return result.reason, None  # the UDP layer's drop: no device counter
         if isinstance(result, TunnelDrop):
-            if result.counter is None:
-                obs = dp.observer
-                if obs is not None:
-                    obs.emit(Drop(obs.depth, dp.name, f"port {self.port_no} ({self.name}): {result.reason}"))
-            else:
-                self._drop(dp, result.counter, result.reason)
-            return True
-        inner, tun = result
-        dp.receive(self.port_no, inner, tun)
-        return True
+            return result.reason, result.counter
+        return result

@@ -26,14 +26,13 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Collection
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from odp.constants import TunnelFlag
 from odp.datapath import VportKind
 from odp.errors import ExistsError
 from odp.sim.network import Host, Interface
 from odp.sim.packet import AF_INET, TunnelInfo, checksum, inner_dsfield
-from odp.sim.trace import Drop, Output, Underlay
 from odp.sim.udp_tunnel import (
     IPPROTO_GRE,
     TunnelDrop,
@@ -42,7 +41,7 @@ from odp.sim.udp_tunnel import (
     ip_tunnel_rcv_outer,
     iptunnel_xmit,
 )
-from odp.sim.vport import SimVport, vport_type
+from odp.sim.vport import TunnelVport, vport_type
 
 if TYPE_CHECKING:
     from odp.sim.datapath import SimDatapath
@@ -161,11 +160,13 @@ def decapsulate(
 
 
 @vport_type(VportKind.GRE)
-class GreVport(SimVport):
+class GreVport(TunnelVport):
     """vport-gre.c's ops: output encapsulates onto the underlay, the underlay's
     GRE packets are decapsulated and received."""
 
     __slots__ = ()
+    no_metadata_counter: ClassVar[str] = "tx_dropped"  # gre_fb_xmit()
+    xmit_name: ClassVar[str] = "ip_md_tunnel_xmit"
 
     @classmethod
     def device(cls, host: Host, name: str) -> Interface:
@@ -176,22 +177,14 @@ class GreVport(SimVport):
                     raise ExistsError(f"gre vport {v.name!r} already exists (one gre vport per host)")
         return super().device(host, name)
 
-    def _drop(self, dp: SimDatapath, counter: str | None, reason: str) -> None:
-        if counter is not None:
-            setattr(self.counters, counter, getattr(self.counters, counter) + 1)
-        obs = dp.observer
-        if obs is not None:
-            obs.emit(Drop(obs.depth, dp.name, f"port {self.port_no} ({self.name}): {reason}"))
-
     def send(self, dp: SimDatapath, frame: bytes, tunnel: TunnelInfo | None) -> None:
-        if tunnel is None or tunnel.family != AF_INET:
-            # gre_fb_xmit(): no TX metadata, or not IPv4
-            self._drop(dp, "tx_dropped", "no IPv4 tunnel metadata (set(tunnel(...)))")
+        if tunnel is not None and tunnel.family != AF_INET:
+            # gre_fb_xmit(): the gretap device carries IPv4 only
+            self.drop(dp, "tx_dropped", "IPv6 tunnel metadata on a gre vport (IPv4 only)", output=True)
             return
-        host = dp.host
-        obs = dp.observer
-        if obs is not None:
-            obs.emit(Output(obs.depth, dp.name, self.port_no, self.name, self.kind, frame, tunnel, None))
+        super().send(dp, frame, tunnel)
+
+    def encapsulate(self, host: Host, frame: bytes, tunnel: TunnelInfo) -> tuple[bytes, int, bool] | None:
         outer = encapsulate(
             frame,
             tunnel,
@@ -199,28 +192,10 @@ class GreVport(SimVport):
             dst_mac=host.neighbors.get(tunnel.ipv4_dst, 0xFFFFFFFFFFFF),
             src_ip=host.ip or 0,
         )
-        if outer is None:
-            self._drop(dp, "tx_errors", "no IPv4 underlay route for the tunnel metadata (ip_md_tunnel_xmit())")
-            return
-        self.counters.tx_packets += 1
-        self.counters.tx_bytes += len(frame)
-        if obs is None:
-            host.send_underlay(outer, tunnel.ipv4_dst)
-            return
-        obs.depth += 1
-        try:
-            obs.emit(Underlay(obs.depth, dp.name, outer, tunnel.ipv4_dst))
-            host.send_underlay(outer, tunnel.ipv4_dst)
-        finally:
-            obs.depth -= 1
+        return None if outer is None else (outer, tunnel.ipv4_dst, False)
 
-    def receive_underlay(self, dp: SimDatapath, outer: bytes) -> bool:
-        result = decapsulate(outer, local_ips={dp.host.ip or 0})
-        if result is None:
-            return False
+    def decapsulate(self, host: Host, outer: bytes) -> tuple[bytes, TunnelInfo] | tuple[str, str | None] | None:
+        result = decapsulate(outer, local_ips={host.ip or 0})
         if isinstance(result, TunnelDrop):
-            self._drop(dp, result.counter, result.reason)
-            return True
-        inner, tun = result
-        dp.receive(self.port_no, inner, tun)
-        return True
+            return result.reason, result.counter
+        return result

@@ -5,7 +5,7 @@ An OVS VXLAN vport is a collect-metadata vxlan netdev (``vport-vxlan.c``
 creates it with ``VXLAN_F_COLLECT_METADATA``, no learning, MTU
 ``IP_MAX_MTU``); the packet work is ``vxlan_xmit_one()`` / ``vxlan_rcv()`` in
 ``drivers/net/vxlan/vxlan_core.c`` plus the host's IPv4 and UDP input.
-IPv4 underlay only (metadata with IPv6 addresses is not encapsulated).
+IPv4 or IPv6 underlay (``vxlan6_xmit`` for IPv6 metadata: no DF, traffic class and hop limit from tos and ttl).
 
 Encapsulation (:func:`encapsulate`), from the egress :class:`TunnelInfo`:
 
@@ -31,25 +31,25 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Collection
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from odp.constants import TunnelFlag
 from odp.datapath import VportKind
-from odp.sim.packet import AF_INET, DEFAULT_PORT_RANGE, TunnelInfo, flow_hash, udp_flow_src_port
-from odp.sim.trace import Drop, Output, Underlay
+from odp.sim.packet import AF_INET, AF_INET6, DEFAULT_PORT_RANGE, TunnelInfo, flow_hash, udp_flow_src_port
 from odp.sim.udp_tunnel import (
     DROP_BAD_UDP_CHECKSUM,
     DROP_BAD_UDP_LENGTH,
     DecapDrop,
     ecn_decapsulate,
     ecn_encapsulate,
+    route,
     udp_tunnel_rcv,
     udp_tunnel_xmit,
 )
-from odp.sim.vport import SimVport, vport_type
+from odp.sim.vport import TunnelVport, vport_type
 
 if TYPE_CHECKING:
-    from odp.sim.datapath import SimDatapath
+    from odp.sim.network import Host
 
 __all__ = [
     "DROP_BAD_UDP_CHECKSUM",
@@ -145,22 +145,23 @@ def encapsulate(
     gbp: bool = False,
     default_ttl: int = 64,
     ip_id: int = 0,
+    src_ip6: int | None = None,
 ) -> bytes | None:
     """The outer frame ``vxlan_xmit_one()`` sends for ``inner`` with metadata ``tun``.
 
-    Returns None where the kernel drops the packet: no IPv4 destination in
-    the metadata (IPv6-only metadata included: no IPv6 underlay here), or no
-    source address (neither ``tun.ipv4_src`` nor ``src_ip``: no route).
+    Returns None where the kernel drops the packet: no destination in the
+    metadata, or no source address (neither the metadata's nor ``src_ip`` /
+    ``src_ip6``, the host's: no route).  IPv6 metadata is sent over IPv6
+    (``vxlan6_xmit``: no DF; a zero UDP checksum unless TunnelFlag.CSUM).
     ``gbp`` is the vport's GBP extension; ``port_range`` the device's source
     port range (the default is the host's local port range).  The decision
     to drop packets without *egress* metadata is made before this is called
     (the action executor passes None for them).
     """
-    if tun.family != AF_INET or not tun.ipv4_dst:
+    routed = route(tun, src_ip, src_ip6)
+    if routed is None:
         return None
-    src = tun.ipv4_src or src_ip or 0
-    if not src:
-        return None
+    src, dst, ipv6 = routed
     flags = VXLAN_HF_VNI
     if gbp and tun.gbp:
         flags |= VXLAN_HF_GBP | (tun.gbp & VXLAN_GBP_ID_MASK)
@@ -169,16 +170,17 @@ def encapsulate(
     return udp_tunnel_xmit(
         vxlan + inner,
         src=src,
-        dst=tun.ipv4_dst,
+        dst=dst,
         sport=source_port(inner, port_range),
         dport=tun.tp_dst or vport_dst_port,
         tos=ecn_encapsulate(tun.tos, inner),
         ttl=tun.ttl or default_ttl,
-        df=bool(tun.flags & TunnelFlag.DF),
+        df=bool(tun.flags & TunnelFlag.DF) and not ipv6,
         csum=bool(tun.flags & TunnelFlag.CSUM),
         src_mac=src_mac,
         dst_mac=dst_mac,
         ip_id=ip_id,
+        ipv6=ipv6,
     )
 
 
@@ -189,6 +191,7 @@ def decapsulate(
     vport_dst_port: int,
     vxlan_mac: int | None,
     gbp: bool = False,
+    local_ips6: Collection[int] = (),
 ) -> tuple[bytes, TunnelInfo] | DecapDrop | None:
     """What the host does with an outer ``frame`` arriving for a VXLAN vport.
 
@@ -211,7 +214,8 @@ def decapsulate(
       tp_src / tp_dst the outer UDP ports, flags KEY plus CSUM when the outer
       UDP checksum was non-zero (never DF), gbp from a GBP header.
     """
-    rx = udp_tunnel_rcv(frame, local_ips=local_ips, dport=vport_dst_port)
+    # The vport's socket takes zero IPv6 UDP checksums (VXLAN_F_UDP_ZERO_CSUM6_RX).
+    rx = udp_tunnel_rcv(frame, local_ips=local_ips, dport=vport_dst_port, local_ips6=local_ips6, zero_csum6=True)
     if rx is None or isinstance(rx, DecapDrop):
         return rx
     payload = rx.payload
@@ -242,18 +246,7 @@ def decapsulate(
     decapped = ecn_decapsulate(rx.tos, inner)
     if decapped is None:
         return DecapDrop(DROP_ECN)
-    return decapped, TunnelInfo(
-        tun_id=vni,
-        ipv4_src=rx.ip_src,
-        ipv4_dst=rx.ip_dst,
-        tos=rx.tos,
-        ttl=rx.ttl,
-        tp_src=rx.sport,
-        tp_dst=rx.dport,
-        flags=flags,
-        gbp=gbp_value,
-        egress=False,
-    )
+    return decapped, rx.metadata(vni, flags, gbp=gbp_value)
 
 
 #: The UDP port a VXLAN vport listens on when created without one (IANA's).
@@ -261,70 +254,42 @@ VXLAN_DEFAULT_PORT = 4789
 
 
 @vport_type(VportKind.VXLAN)
-class VxlanVport(SimVport):
+class VxlanVport(TunnelVport):
     """vport-vxlan.c's ops: output encapsulates onto the underlay, the underlay's
     frames for the vport's UDP port are decapsulated and received."""
 
     __slots__ = ()
+    no_metadata_counter: ClassVar[str] = "tx_errors"
+    xmit_name: ClassVar[str] = "vxlan_xmit_one"
 
     @property
     def udp_port(self) -> int:
         return self.dst_port or VXLAN_DEFAULT_PORT
 
-    def send(self, dp: SimDatapath, frame: bytes, tunnel: TunnelInfo | None) -> None:
-        obs = dp.observer
-        if tunnel is None or not tunnel.ipv4_dst:
-            self.counters.tx_errors += 1  # no tunnel metadata: vxlan_xmit() drops
-            if obs is not None:
-                reason = f"output to port {self.port_no} ({self.name}): no tunnel metadata (set(tunnel(...)))"
-                obs.emit(Drop(obs.depth, dp.name, reason))
-            return
-        host = dp.host
-        if obs is not None:
-            obs.emit(Output(obs.depth, dp.name, self.port_no, self.name, self.kind, frame, tunnel, self.udp_port))
+    def encapsulate(self, host: Host, frame: bytes, tunnel: TunnelInfo) -> tuple[bytes, int, bool] | None:
+        ipv6 = tunnel.family == AF_INET6
+        dst = tunnel.ipv6_dst if ipv6 else tunnel.ipv4_dst
         outer = encapsulate(
             frame,
             tunnel,
             vport_dst_port=self.udp_port,
             src_mac=host.mac,
-            dst_mac=host.neighbors.get(tunnel.ipv4_dst, 0xFFFFFFFFFFFF),
+            dst_mac=(host.neighbors6 if ipv6 else host.neighbors).get(dst, 0xFFFFFFFFFFFF),
             src_ip=host.ip or 0,
+            src_ip6=host.ip6 or 0,
             gbp="gbp" in self.extensions,
         )
-        if outer is None:
-            self.counters.tx_errors += 1
-            if obs is not None:
-                reason = "no IPv4 underlay route for the tunnel metadata (vxlan_xmit_one())"
-                obs.emit(Drop(obs.depth + 1, dp.name, reason))
-            return
-        self.counters.tx_packets += 1
-        self.counters.tx_bytes += len(frame)
-        if obs is None:
-            host.send_underlay(outer, tunnel.ipv4_dst)
-            return
-        obs.depth += 1
-        try:
-            obs.emit(Underlay(obs.depth, dp.name, outer, tunnel.ipv4_dst))
-            host.send_underlay(outer, tunnel.ipv4_dst)
-        finally:
-            obs.depth -= 1
+        return None if outer is None else (outer, dst, ipv6)
 
-    def receive_underlay(self, dp: SimDatapath, outer: bytes) -> bool:
+    def decapsulate(self, host: Host, outer: bytes) -> tuple[bytes, TunnelInfo] | tuple[str, str | None] | None:
         result = decapsulate(
             outer,
-            local_ips={dp.host.ip or 0},
+            local_ips={host.ip or 0},
+            local_ips6={host.ip6 or 0},
             vport_dst_port=self.udp_port,
             vxlan_mac=self.interface.mac,
             gbp="gbp" in self.extensions,
         )
-        if result is None:
-            return False
         if isinstance(result, DecapDrop):
-            self.counters.rx_dropped += 1
-            obs = dp.observer
-            if obs is not None:
-                obs.emit(Drop(obs.depth, dp.name, f"port {self.port_no} ({self.name}): {result.reason}"))
-            return True
-        inner, tun = result
-        dp.receive(self.port_no, inner, tun)
-        return True
+            return result.reason, "rx_dropped"
+        return result

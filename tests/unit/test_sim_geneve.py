@@ -157,3 +157,56 @@ def test_two_hosts_end_to_end_with_options() -> None:
     assert b.interface("veth-b").receive() == [INNER]
     assert dp_b.flows()[0].stats.packets == 1
     assert dp_a.vport(ga).stats().tx_packets == 1
+
+
+def test_two_hosts_over_ipv6() -> None:
+    net = Network()
+    a = net.host("a", "172.16.0.1", ip6="2001:db8::a")
+    b = net.host("b", "172.16.0.2", ip6="2001:db8::b")
+    dp_a = Connection(SimBackend(a)).create_datapath("dpa")
+    dp_b = Connection(SimBackend(b)).create_datapath("dpb")
+    a.add_interface("veth-a")
+    b.add_interface("veth-b")
+    pa = dp_a.add_vport("veth-a").port_no
+    ga = dp_a.add_vport("gnv", "geneve").port_no
+    pb = dp_b.add_vport("veth-b").port_no
+    gb = dp_b.add_vport("gnv", "geneve").port_no
+    # Geneve's IPv6 socket wants UDP checksums: the sender must set csum.
+    dp_a.add_flow(
+        f"in_port({pa}),eth(),eth_type(0x0800),ipv4()",
+        f"set(tunnel(tun_id=0x2a,ipv6_dst=2001:db8::b,ttl=64,flags(csum))),{ga}",
+    )
+    dp_b.add_flow(
+        f"tunnel(tun_id=0x2a,ipv6_src=2001:db8::a,ipv6_dst=2001:db8::b,flags(+key)),in_port({gb}),eth(),"
+        "eth_type(0x0800),ipv4()",
+        f"{pb}",
+    )
+    a.interface("veth-a").inject(INNER)
+    assert b.interface("veth-b").receive() == [INNER]
+    assert Ether(net.log[0]).haslayer("IPv6")
+    # Without csum the zero-checksum frame is dropped by b's UDP layer, not delivered.
+    dp_a.modify_flow(
+        f"in_port({pa}),eth(),eth_type(0x0800),ipv4()", f"set(tunnel(tun_id=0x2a,ipv6_dst=2001:db8::b,ttl=64)),{ga}"
+    )
+    a.interface("veth-a").inject(INNER)
+    assert b.interface("veth-b").receive() == []
+    assert dp_b.flows()[0].stats.packets == 1
+
+
+@pytest.mark.parametrize("opts", ["vxlan(gbp(id=10,flags=0))", "erspan(ver=1,idx=0x7)"])
+def test_non_geneve_options_to_a_geneve_vport_are_refused(opts: str) -> None:
+    from odp.errors import NotSupported
+    from odp.sim.network import Host
+
+    host = Host("h")
+    dp = Connection(SimBackend(host)).create_datapath("dp")
+    host.add_interface("a")
+    pa = dp.add_vport("a").port_no
+    gn_port = dp.add_vport("gnv", "geneve").port_no
+    match = f"in_port({pa}),eth(),eth_type(0x0800),ipv4()"
+    with pytest.raises(NotSupported, match="uninitialised Geneve option bytes"):
+        dp.add_flow(match, f"set(tunnel(tun_id=0x1,dst=10.0.0.2,ttl=64,{opts})),{gn_port}")
+    assert dp.flows() == []
+    dp.add_flow(
+        match, f"set(tunnel(tun_id=0x1,dst=10.0.0.2,ttl=64,geneve({{class=0x1,type=0x2,len=4,0x3}}))),{gn_port}"
+    )

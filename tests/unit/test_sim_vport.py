@@ -115,8 +115,10 @@ def test_vxlan_send_without_egress_metadata_drops() -> None:
         va.send(sa, FRAME, None)
         va.send(sa, FRAME, TunnelInfo(tun_id=1, egress=True))  # no destination
     assert net.log == [] and va.counters.tx_errors == 2 and va.counters.tx_packets == 0
-    assert [type(e) for e in tracer.events] == [Drop, Drop]
+    # Without a destination the output happens and the driver's route lookup fails.
+    assert [type(e) for e in tracer.events] == [Drop, OutputEvent, Drop]
     assert "no tunnel metadata" in tracer.events[0].reason  # type: ignore[attr-defined]
+    assert "no underlay route" in tracer.events[2].reason  # type: ignore[attr-defined]
 
 
 def test_vxlan_receive_underlay_takes_only_its_udp_port() -> None:
