@@ -66,7 +66,7 @@ from odp.sim.trace import (
     observing,
 )
 from odp.sim.trace import Upcall as UpcallEvent
-from odp.sim.vport import SimVport, make_vport, vport_class
+from odp.sim.vport import SimVport, TunnelVport, make_vport, vport_class
 from odp.sim.vport_geneve import GeneveVport  # noqa: F401  registers its vport type (vport_type)
 from odp.sim.vport_gre import GreVport  # noqa: F401  registers its vport type (vport_type)
 from odp.sim.vport_vxlan import VxlanVport  # noqa: F401  registers its vport type (vport_type)
@@ -236,6 +236,7 @@ class SimDatapath:
         userdata: bytes | None = None,
         pid: int | None = None,
         actions: Actions | None = None,
+        egress_tun_key: Match | None = None,
     ) -> None:
         if pid is None:
             vport = self.vports.get(port_no)
@@ -259,6 +260,7 @@ class SimDatapath:
             userdata=userdata,
             actions=actions,
             pid=pid,
+            egress_tun_key=egress_tun_key,
         )
         delivered = listener.deliver(upcall)
         if not delivered:
@@ -343,6 +345,13 @@ class _Context:
         self.dp.output(port_no, frame, tunnel)
 
     def upcall_action(self, frame: bytes, key: int, action: Userspace, tunnel: Any = None) -> None:
+        egress_key = None
+        if action.egress_tun_port is not None and tunnel is not None:
+            # output_userspace(): dev_fill_metadata_dst() on the tunnel vport's device
+            vport = self.dp.vports.get(action.egress_tun_port)
+            filled = vport.fill_metadata_dst(self.dp.host, frame, tunnel) if isinstance(vport, TunnelVport) else None
+            if filled is not None:
+                egress_key = Match(*(a for a in packet_match(filled.key_bits()).attrs if isinstance(a, Tunnel)))
         self.dp.upcall(
             UpcallKind.ACTION,
             frame,
@@ -350,6 +359,7 @@ class _Context:
             port_no=sk.get(key, "in_port"),
             userdata=action.userdata,
             pid=action.pid,
+            egress_tun_key=egress_key,
         )
 
     def recirculate(self, frame: bytes, key: int, tunnel: Any = None) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from odp.sim.packet import AF_INET6, TunnelInfo, checksum, csum_replace, inner_dsfield, ones_sum
 
@@ -35,6 +35,7 @@ __all__ = [
     "ip_tunnel_rcv_outer",
     "iptunnel_xmit",
     "route",
+    "routed_metadata",
     "udp_tunnel_rcv",
     "udp_tunnel_xmit",
 ]
@@ -126,6 +127,17 @@ def route(tun: TunnelInfo, src_ip: int | None, src_ip6: int | None) -> tuple[int
     if not dst or not src:
         return None
     return src, dst, tun.family == AF_INET6
+
+
+def routed_metadata(tun: TunnelInfo, src_ip: int | None, src_ip6: int | None, **ports: int) -> TunnelInfo | None:
+    """``ndo_fill_metadata_dst()``'s common part: egress ``tun`` with the route's
+    source address filled in (and ``ports``: tp_src / tp_dst as the driver
+    sends them); None where it fails (not egress metadata, no route)."""
+    routed = route(tun, src_ip, src_ip6) if tun.egress else None
+    if routed is None:
+        return None
+    src, _, ipv6 = routed
+    return replace(tun, **({"ipv6_src": src} if ipv6 else {"ipv4_src": src}), **ports)  # type: ignore[arg-type]
 
 
 def ecn_encapsulate(tos: int, inner: bytes) -> int:

@@ -224,6 +224,12 @@ class TunnelVport(SimVport):
         the driver fails (no route or source for the metadata)."""
         raise NotImplementedError
 
+    def fill_metadata_dst(self, host: Host, frame: bytes, tunnel: TunnelInfo) -> TunnelInfo | None:
+        """``ndo_fill_metadata_dst()``: egress ``tunnel`` completed as the driver would
+        send ``frame`` (the OVS_PACKET_ATTR_EGRESS_TUN_KEY of ``userspace(...,
+        tunnel_out_port=N)``), or None where it fails."""
+        raise NotImplementedError
+
     def decapsulate(self, host: Host, outer: bytes) -> tuple[bytes, TunnelInfo] | tuple[str, str | None] | None:
         """None: not this vport's; (reason, device counter or None): dropped by the
         kernel; else the inner frame and its ingress metadata."""

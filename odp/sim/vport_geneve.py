@@ -40,6 +40,7 @@ from odp.sim.udp_tunnel import (
     ecn_decapsulate,
     ecn_encapsulate,
     route,
+    routed_metadata,
     udp_tunnel_rcv,
     udp_tunnel_xmit,
 )
@@ -213,6 +214,10 @@ class GeneveVport(TunnelVport):
             src_ip6=host.ip6 or 0,
         )
         return None if outer is None else (outer, dst, ipv6)
+
+    def fill_metadata_dst(self, host: Host, frame: bytes, tunnel: TunnelInfo) -> TunnelInfo | None:
+        # geneve_fill_metadata_dst(): the device's own port, as geneve_xmit_skb() sends.
+        return routed_metadata(tunnel, host.ip or 0, host.ip6 or 0, tp_src=source_port(frame), tp_dst=self.udp_port)
 
     def decapsulate(self, host: Host, outer: bytes) -> tuple[bytes, TunnelInfo] | tuple[str, str | None] | None:
         result = decapsulate(

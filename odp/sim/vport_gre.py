@@ -40,6 +40,7 @@ from odp.sim.udp_tunnel import (
     ecn_encapsulate,
     ip_tunnel_rcv_outer,
     iptunnel_xmit,
+    routed_metadata,
 )
 from odp.sim.vport import TunnelVport, vport_type
 
@@ -193,6 +194,10 @@ class GreVport(TunnelVport):
             src_ip=host.ip or 0,
         )
         return None if outer is None else (outer, tunnel.ipv4_dst, False)
+
+    def fill_metadata_dst(self, host: Host, frame: bytes, tunnel: TunnelInfo) -> TunnelInfo | None:
+        # gre_fill_metadata_dst(): IPv4 only, the route's source; ports untouched.
+        return routed_metadata(tunnel, host.ip or 0, None) if tunnel.family == AF_INET else None
 
     def decapsulate(self, host: Host, outer: bytes) -> tuple[bytes, TunnelInfo] | tuple[str, str | None] | None:
         result = decapsulate(outer, local_ips={host.ip or 0})

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from odp.constants import TunnelFlag
 from odp.datapath import VportKind
-from odp.sim.packet import AF_INET, AF_INET6, DEFAULT_PORT_RANGE, TunnelInfo, flow_hash, udp_flow_src_port
+from odp.sim.packet import AF_INET6, DEFAULT_PORT_RANGE, TunnelInfo, flow_hash, udp_flow_src_port
 from odp.sim.udp_tunnel import (
     DROP_BAD_UDP_CHECKSUM,
     DROP_BAD_UDP_LENGTH,
@@ -43,6 +43,7 @@ from odp.sim.udp_tunnel import (
     ecn_decapsulate,
     ecn_encapsulate,
     route,
+    routed_metadata,
     udp_tunnel_rcv,
     udp_tunnel_xmit,
 )
@@ -105,31 +106,18 @@ def fill_metadata_dst(
     vport_dst_port: int,
     src_ip: int | None = None,
     port_range: tuple[int, int] = DEFAULT_PORT_RANGE,
+    src_ip6: int | None = None,
 ) -> TunnelInfo | None:
     """``vxlan_fill_metadata_dst()``: egress metadata completed as it would be sent.
 
     What the kernel reports as OVS_PACKET_ATTR_EGRESS_TUN_KEY for
     ``userspace(..., tunnel_out_port=N)``: ``tp_src`` becomes the source port
     that :func:`encapsulate` would use, ``tp_dst`` the destination port and a
-    zero IPv4 source the route's (``src_ip``).  None when the kernel fails
-    (no egress metadata, IPv6, no route/source).
+    zero source the route's (``src_ip`` / ``src_ip6``).  None when the kernel
+    fails (no egress metadata, no route/source).
     """
-    if not tun.egress or tun.family != AF_INET or not tun.ipv4_dst:
-        return None
-    src = tun.ipv4_src or src_ip or 0
-    if not src:
-        return None
-    return TunnelInfo(
-        tun_id=tun.tun_id,
-        ipv4_src=src,
-        ipv4_dst=tun.ipv4_dst,
-        tos=tun.tos,
-        ttl=tun.ttl,
-        tp_src=source_port(inner, port_range),
-        tp_dst=tun.tp_dst or vport_dst_port,
-        flags=tun.flags,
-        gbp=tun.gbp,
-        egress=True,
+    return routed_metadata(
+        tun, src_ip, src_ip6, tp_src=source_port(inner, port_range), tp_dst=tun.tp_dst or vport_dst_port
     )
 
 
@@ -280,6 +268,11 @@ class VxlanVport(TunnelVport):
             gbp="gbp" in self.extensions,
         )
         return None if outer is None else (outer, dst, ipv6)
+
+    def fill_metadata_dst(self, host: Host, frame: bytes, tunnel: TunnelInfo) -> TunnelInfo | None:
+        return fill_metadata_dst(
+            frame, tunnel, vport_dst_port=self.udp_port, src_ip=host.ip or 0, src_ip6=host.ip6 or 0
+        )
 
     def decapsulate(self, host: Host, outer: bytes) -> tuple[bytes, TunnelInfo] | tuple[str, str | None] | None:
         result = decapsulate(

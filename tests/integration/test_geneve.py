@@ -218,3 +218,29 @@ def test_tos_one_is_not_inherited(
     dp.add_flow("in_port(1),eth(),eth_type(0x0800),ipv4()", f"set(tunnel(tun_id=0x5,dst={PEER},tos=0x1,ttl=64)),{gnv}")
     harness.send_packet(ports[0], udp4(tos=0x2A))
     assert Ether(harness.received(underlay)[0])[IP].tos == 0x02
+
+
+def test_userspace_reports_the_egress_tunnel_key(
+    dp: Datapath, ports: list[Port], harness: PacketHarness, underlay: Port, gnv: int
+) -> None:
+    import re
+
+    with dp.listen() as listener:
+        pid = dp.vport(1).info().upcall_pids[0]
+        # tp_dst=4790 is not what Geneve sends: the key reports the vport's port.
+        dp.add_flow(
+            "in_port(1),eth(),eth_type(0x0800),ipv4()",
+            f"set(tunnel(tun_id=0x5,dst={PEER},ttl=64,tp_dst=4790,{OPTS_TEXT},flags(key))),"
+            f"userspace(pid={pid},tunnel_out_port={gnv})",
+        )
+        harness.send_packet(ports[0], udp4())
+        deadline = 20
+        ups = []
+        while not ups and deadline:
+            ups = listener.receive(timeout=0.2)
+            deadline -= 1
+    assert len(ups) == 1 and ups[0].egress_tun_key is not None
+    text = re.sub(r"tp_src=\d+", "tp_src=N", str(ups[0].egress_tun_key))
+    assert (
+        text == f"tunnel(tun_id=0x5,src={LOCAL},dst={PEER},ttl=64,tp_src=N,tp_dst={GENEVE_PORT},{OPTS_TEXT},flags(key))"
+    )

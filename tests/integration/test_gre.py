@@ -181,3 +181,23 @@ def test_one_gre_vport_per_host(dp: Datapath, gre: int) -> None:
     with pytest.raises(ExistsError):
         dp.add_vport("odpgre2", "gre")
     assert [v.name for v in dp.vports()].count("odpgre2") == 0
+
+
+def test_userspace_reports_the_egress_tunnel_key(
+    dp: Datapath, ports: list[Port], harness: PacketHarness, underlay: Port, gre: int
+) -> None:
+    with dp.listen() as listener:
+        pid = dp.vport(1).info().upcall_pids[0]
+        dp.add_flow(
+            "in_port(1),eth(),eth_type(0x0800),ipv4()",
+            f"set(tunnel(tun_id=0x5,dst={PEER},ttl=64)),userspace(pid={pid},tunnel_out_port={gre})",
+        )
+        harness.send_packet(ports[0], udp4())
+        ups = []
+        for _ in range(20):
+            ups = listener.receive(timeout=0.2)
+            if ups:
+                break
+    assert len(ups) == 1
+    # gre_fill_metadata_dst() fills in only the source address.
+    assert str(ups[0].egress_tun_key) == f"tunnel(tun_id=0x5,src={LOCAL},dst={PEER},ttl=64,flags(key))"

@@ -214,3 +214,26 @@ def test_g_bit_without_the_extension_is_dropped(
 ) -> None:
     harness.send_packet(underlay, outer(udp4(), 7, flags=0x88))
     assert [u for u in vx_listener.receive(timeout=0.3) if u.in_port == vx] == []
+
+
+def test_userspace_reports_the_egress_tunnel_key(
+    dp: Datapath, ports: list[Port], harness: PacketHarness, underlay: Port, vx: int
+) -> None:
+    import re
+
+    with dp.listen() as listener:
+        pid = dp.vport(1).info().upcall_pids[0]
+        dp.add_flow(
+            "in_port(1),eth(),eth_type(0x0800),ipv4()",
+            f"set(tunnel(tun_id=0x5,dst={PEER},ttl=64,tp_dst=4790,flags(key))),userspace(pid={pid},tunnel_out_port={vx})",
+        )
+        harness.send_packet(ports[0], udp4())
+        ups = []
+        for _ in range(20):
+            ups = listener.receive(timeout=0.2)
+            if ups:
+                break
+    assert len(ups) == 1
+    # vxlan_fill_metadata_dst(): the route's source, the source port, the metadata's tp_dst.
+    text = re.sub(r"tp_src=\d+", "tp_src=N", str(ups[0].egress_tun_key))
+    assert text == f"tunnel(tun_id=0x5,src={LOCAL},dst={PEER},ttl=64,tp_src=N,tp_dst=4790,flags(key))"
