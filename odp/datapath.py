@@ -125,6 +125,7 @@ class Backend(abc.ABC):
         port_no: int | None = None,
         dst_port: int | None = None,
         upcall_pids: tuple[int, ...] = (0,),
+        extensions: tuple[str, ...] = (),
     ) -> VportInfo: ...
 
     @abc.abstractmethod
@@ -319,11 +320,21 @@ class Datapath:
         port_no: int | None = None,
         dst_port: int | None = None,
         upcall_pids: tuple[int, ...] = (0,),
+        extensions: Iterable[str] = (),
     ) -> Vport:
+        """A new vport; ``extensions`` for a VXLAN vport: ``["gbp"]`` (Group Based Policy)."""
         k = VportKind.parse(kind)
         if dst_port is None:
             dst_port = DEFAULT_TUNNEL_PORTS.get(k)
-        info = self.backend.vport_new(self.name, name, k, port_no=port_no, dst_port=dst_port, upcall_pids=upcall_pids)
+        info = self.backend.vport_new(
+            self.name,
+            name,
+            k,
+            port_no=port_no,
+            dst_port=dst_port,
+            upcall_pids=upcall_pids,
+            extensions=tuple(dict.fromkeys(extensions)),
+        )
         return Vport(self, info)
 
     def vport(self, port: PortRef) -> Vport:

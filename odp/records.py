@@ -78,12 +78,23 @@ def check_ufid(ufid: bytes | None) -> None:
         raise InvalidFlow(f"a ufid is 1 to 16 bytes, got {len(ufid)}", rule="ufid-length")
 
 
-def check_vport_args(kind: VportKind | str, name: str, port_no: int | None, dst_port: int | None) -> VportKind:
+#: Vport extensions by name (OVS_TUNNEL_ATTR_EXTENSION) and the kinds that take them.
+VPORT_EXTENSIONS: dict[str, VportKind] = {"gbp": VportKind.VXLAN}
+
+
+def check_vport_args(
+    kind: VportKind | str,
+    name: str,
+    port_no: int | None,
+    dst_port: int | None,
+    extensions: tuple[str, ...] = (),
+) -> VportKind:
     """The checks both backends make before creating a vport; returns the parsed kind.
 
     A VXLAN or Geneve vport needs its UDP port (the kernel's vxlan_configure /
     geneve_configure answer EINVAL without OVS_TUNNEL_ATTR_DST_PORT); other
-    types take none; port numbers are 1 .. DP_MAX_PORTS - 1 (0 is the local port).
+    types take none; port numbers are 1 .. DP_MAX_PORTS - 1 (0 is the local port);
+    ``extensions`` are names of :data:`VPORT_EXTENSIONS` for their kind (VXLAN's gbp).
     """
     kind = VportKind.parse(kind)
     check_ifname(name, "vport")
@@ -96,6 +107,11 @@ def check_vport_args(kind: VportKind | str, name: str, port_no: int | None, dst_
         raise FieldError(f"a {kind.value} vport takes no UDP port (dst_port)")
     if port_no is not None and not 0 < port_no < DP_MAX_PORTS:
         raise FieldError(f"port number {port_no} is out of range 1..{DP_MAX_PORTS - 1}")
+    for ext in extensions:
+        if ext not in VPORT_EXTENSIONS:
+            raise FieldError(f"unknown vport extension {ext!r} (known: {', '.join(VPORT_EXTENSIONS)})")
+        if VPORT_EXTENSIONS[ext] != kind:
+            raise FieldError(f"extension {ext!r} is for {VPORT_EXTENSIONS[ext].value} vports, not {kind.value}")
     return kind
 
 
@@ -158,9 +174,12 @@ class VportInfo:
     ifindex: int | None = None
     #: Upcall counters, on kernels that report them (see odp.kernels.Feature.VPORT_UPCALL_STATS), else None.
     upcall_stats: VportUpcallStats | None = None
+    #: Tunnel extensions (OVS_TUNNEL_ATTR_EXTENSION), by name: ("gbp",) for VXLAN GBP.
+    extensions: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         opts = f", dst_port={self.dst_port}" if self.dst_port is not None else ""
+        opts += "".join(f", {ext}" for ext in self.extensions)
         return f"port {self.port_no}: {self.name} (type: {self.kind.value}{opts})"
 
 

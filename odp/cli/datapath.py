@@ -111,10 +111,12 @@ def _port_desc(v: VportInfo) -> str:
     text = f"port {v.port_no}: {v.name}"
     if v.kind == VportKind.NETDEV:
         return text
-    opts = ""
+    opts = []
     if v.dst_port is not None and v.dst_port != DEFAULT_TUNNEL_PORTS.get(v.kind):
-        opts = f": dst_port={v.dst_port}"
-    return f"{text} ({v.kind.value}{opts})"
+        opts.append(f"dst_port={v.dst_port}")
+    if v.extensions:
+        opts.append(f"exts={','.join(v.extensions)}")
+    return f"{text} ({v.kind.value}{': ' + ', '.join(opts) if opts else ''})"
 
 
 def _human_size(value: int) -> str:

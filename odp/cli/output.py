@@ -47,6 +47,7 @@ def _vport_json(dp_name: str, v: VportInfo) -> dict[str, Any]:
         "name": v.name,
         "type": v.kind.value,
         "dst_port": v.dst_port,
+        **({"extensions": list(v.extensions)} if v.extensions else {}),
         "upcall_pids": list(v.upcall_pids),
         "ifindex": v.ifindex,
         "stats": {

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from odp.cli.base import PROG, Ctx
 from odp.cli.output import _summary, _ufid_text
 from odp.errors import OdpError
-from odp.records import UpcallKind
+from odp.records import UpcallKind, VportKind
 from odp.text import format_actions, format_match
 
 if TYPE_CHECKING:
@@ -59,6 +59,8 @@ class TraceEvent:
             head = f"output to port {d['port']} ({d['port_name']})"
             if d.get("tunnel") is not None:
                 t = d["tunnel"]
+                if t["tp_dst"] is None:  # GRE: no UDP port, the key
+                    return f"{head}: {d['type'].upper()} to {t['dst']}, key {t['vni']:#x}"
                 return f"{head}: {d['type'].upper()} to {t['dst']} port {t['tp_dst']}, vni {t['vni']}"
             return f"{head}: {d['bytes']} bytes: {d['summary']}"
         if e == "underlay":
@@ -126,8 +128,11 @@ class Tracer:
             frame, tun = e.packet, e.tunnel
             tunnel = None
             if tun is not None:
-                tunnel = {"dst": str(ipaddress.IPv4Address(tun.ipv4_dst)), "tp_dst": tun.tp_dst or e.tp_dst,
-                          "vni": tun.tun_id & 0xFFFFFF}  # fmt: skip
+                # Only VXLAN sends to the metadata's tp_dst; Geneve uses its own port, GRE has none.
+                dst = ipaddress.IPv6Address(tun.ipv6_dst) if tun.ipv6_dst else ipaddress.IPv4Address(tun.ipv4_dst)
+                tp_dst = (tun.tp_dst or e.tp_dst) if e.kind == VportKind.VXLAN else e.tp_dst
+                vni = tun.tun_id & (0xFFFFFFFF if tp_dst is None else 0xFFFFFF)
+                tunnel = {"dst": str(dst), "tp_dst": tp_dst, "vni": vni}
             self.add(n, "output", port=e.port, port_name=e.port_name, type=e.kind.value, bytes=len(frame),
                      packet=frame.hex(), summary=_summary(frame), tunnel=tunnel)  # fmt: skip
         elif isinstance(e, trace.Underlay):
@@ -140,14 +145,21 @@ class Tracer:
         data: dict[str, Any] = {"bytes": len(frame), "packet": frame.hex(), "summary": _summary(frame)}
         data.update(src="?", dst="?", sport="?", dport="?")
         try:
+            from scapy.contrib.geneve import GENEVE  # binds UDP port 6081
             from scapy.layers.inet import IP, UDP
+            from scapy.layers.inet6 import IPv6
             from scapy.layers.l2 import Ether
             from scapy.layers.vxlan import VXLAN
 
             pkt = Ether(frame)
-            if IP in pkt and UDP in pkt:
-                data.update(src=pkt[IP].src, dst=pkt[IP].dst, sport=pkt[UDP].sport, dport=pkt[UDP].dport)
-                if VXLAN not in pkt:
+            ip: Any = None
+            for layer in (IP, IPv6):
+                if layer in pkt:
+                    ip = pkt[layer]
+                    break
+            if ip is not None and UDP in pkt:
+                data.update(src=ip.src, dst=ip.dst, sport=pkt[UDP].sport, dport=pkt[UDP].dport)
+                if VXLAN not in pkt and GENEVE not in pkt:
                     pkt[UDP].decode_payload_as(VXLAN)
                 data["summary"] = str(pkt.summary())
         except Exception:  # the summary is a nicety

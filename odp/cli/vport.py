@@ -27,6 +27,7 @@ def _vport_spec(dp_name: str, v: VportInfo) -> str:
     text = f"{v.kind.value} {dp_name} {v.name}"
     if v.dst_port is not None and v.kind in DEFAULT_TUNNEL_PORTS:
         text += f" --port={v.dst_port}"
+    text += "".join(f" --{ext}" for ext in v.extensions)
     return f"{text} --port-no={v.port_no}"
 
 
@@ -52,7 +53,7 @@ def _cmd_vport_add(ctx: Ctx, a: argparse.Namespace) -> int:
     if kind == VportKind.NETDEV and ctx.state is not None and a.name not in ctx.state.host.interfaces:
         # The simulator's convenience: the device a netdev vport attaches to is created on demand.
         ctx.state.host.add_interface(a.name)
-    vport = dp.add_vport(a.name, kind, port_no=a.port_no, dst_port=a.port)
+    vport = dp.add_vport(a.name, kind, port_no=a.port_no, dst_port=a.port, extensions=["gbp"] if a.gbp else [])
     _sim_event(ctx, "add", dp.name, vport.info())
     if ctx.json:
         ctx.print_json(_vport_json(dp.name, vport.info()))
@@ -174,6 +175,10 @@ def _setup_vport_add(kind_name: str) -> Callable[[argparse.ArgumentParser], None
             p.add_argument("--port", type=int, metavar="UDP", help=f"UDP port (default {DEFAULT_TUNNEL_PORTS[kind]})")
         else:
             p.set_defaults(port=None)
+        if kind == VportKind.VXLAN:
+            p.add_argument("--gbp", action="store_true", help="the Group Based Policy extension (VXLAN GBP)")
+        else:
+            p.set_defaults(gbp=False)
         p.add_argument("--port-no", type=int, metavar="N", help="vport number (default: the lowest free)")
 
     return setup

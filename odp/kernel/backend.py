@@ -424,8 +424,9 @@ class KernelBackend(Backend):
         port_no: int | None = None,
         dst_port: int | None = None,
         upcall_pids: tuple[int, ...] = (0,),
+        extensions: tuple[str, ...] = (),
     ) -> VportInfo:
-        kind = check_vport_args(kind, name, port_no, dst_port)
+        kind = check_vport_args(kind, name, port_no, dst_port, extensions)
         pids = tuple(upcall_pids) or (0,)
         label = self._dp_label(dp)
         claimed_by: list[KernelUpcallListener] = []
@@ -439,7 +440,14 @@ class KernelBackend(Backend):
                 # would come too late for a packet sent right after the vport is made).
                 send_pids = (listener.pid,)
                 claimed_by[:] = [listener]
-            attrs = nlm.vport_attrs(name, kind.number, port_no=port_no, upcall_pids=send_pids, dst_port=dst_port)
+            attrs = nlm.vport_attrs(
+                name,
+                kind.number,
+                port_no=port_no,
+                upcall_pids=send_pids,
+                dst_port=dst_port,
+                options=nlm.vport_extension_options(extensions),
+            )
             return self._request(self.families.vport, Cmd.NEW, ifindex, attrs, NLM_F_ECHO)
 
         try:

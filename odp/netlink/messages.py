@@ -67,7 +67,7 @@ from typing import Any
 
 from odp._codegen import define
 from odp.actions import Actions
-from odp.constants import BandAttr, DpAttr, FlowAttr, MeterAttr, PacketAttr, TunnelOptAttr, VportAttr
+from odp.constants import BandAttr, DpAttr, FlowAttr, MeterAttr, PacketAttr, TunnelOptAttr, VportAttr, VxlanExtAttr
 from odp.errors import DecodeError
 from odp.keys import Match, Tunnel
 from odp.netlink.attrs import (
@@ -349,6 +349,9 @@ _VPORT_TYPE = int(VportAttr.TYPE)
 _VPORT_NAME = int(VportAttr.NAME)
 _VPORT_OPTIONS = int(VportAttr.OPTIONS)
 _TUNNEL_OPT_DST_PORT = int(TunnelOptAttr.DST_PORT)
+_TUNNEL_OPT_EXTENSION = int(TunnelOptAttr.EXTENSION)
+#: Vport extension names and their flags in OVS_TUNNEL_ATTR_EXTENSION (vxlan_configure_exts()).
+_VPORT_EXTENSION_FLAGS: dict[str, int] = {"gbp": int(VxlanExtAttr.GBP)}
 _VPORT_UPCALL_PID = int(VportAttr.UPCALL_PID)
 _VPORT_STATS = int(VportAttr.STATS)
 _VPORT_IFINDEX = int(VportAttr.IFINDEX)
@@ -755,6 +758,7 @@ def decode_vport(msg: Message) -> VportInfo:
     port_no = vtype = dst_port = ifindex = up_ok = up_fail = None
     name = None
     pids: tuple[int, ...] = ()
+    extensions: tuple[str, ...] = ()
     stats = _NO_VPORT_STATS
     for t, p in msg.attrs:
         if t == _VPORT_PORT_NO:
@@ -764,9 +768,11 @@ def decode_vport(msg: Message) -> VportInfo:
         elif t == _VPORT_NAME:
             name = get_string(p, "vport name")
         elif t == _VPORT_OPTIONS:
-            for ot, op in attr_list(p, "vport options"):
+            options = attr_list(p, "vport options")
+            for ot, op in options:
                 if ot == _TUNNEL_OPT_DST_PORT:
                     dst_port = get_u16(op, "vport options dst_port")
+            extensions = vport_extensions(tuple(options))
         elif t == _VPORT_UPCALL_PID:
             pids = _u32_array(p, "vport upcall_pid")
         elif t == _VPORT_STATS:
@@ -798,6 +804,7 @@ def decode_vport(msg: Message) -> VportInfo:
         stats,
         ifindex,
         None if up_ok is None or up_fail is None else VportUpcallStats(up_ok, up_fail),
+        extensions,
     )
 
 
@@ -1064,6 +1071,22 @@ def datapath_attrs(
     if per_cpu_pids is not None:
         out.append((int(DpAttr.PER_CPU_PIDS), b"".join(_U32.pack(p) for p in per_cpu_pids)))
     return out
+
+
+def vport_extension_options(extensions: Iterable[str]) -> list[tuple[int, bytes]]:
+    """OVS_TUNNEL_ATTR_EXTENSION (nested flags) for vport ``extensions`` (names), or nothing."""
+    flags = [(_VPORT_EXTENSION_FLAGS[e], b"") for e in extensions]
+    return [(_TUNNEL_OPT_EXTENSION, _pack_attrs(flags))] if flags else []
+
+
+def vport_extensions(options: Attrs) -> tuple[str, ...]:
+    """The extension names a vport's decoded OPTIONS report (``vxlan_get_options()``)."""
+    names = {flag: name for name, flag in _VPORT_EXTENSION_FLAGS.items()}
+    found: list[str] = []
+    for t, p in options:
+        if t == _TUNNEL_OPT_EXTENSION:
+            found.extend(names[ft] for ft, _ in attr_list(p, "vport extensions") if ft in names)
+    return tuple(found)
 
 
 def vport_attrs(

@@ -1,4 +1,4 @@
-"""The simulated world around datapaths: hosts, interfaces and an IPv4 underlay.
+"""The simulated world around datapaths: hosts, interfaces and an IPv4/IPv6 underlay.
 
 Nothing here touches the real machine.  A :class:`Host` is one simulated
 machine with named network interfaces (as ``ip link`` would list them), an
@@ -6,7 +6,8 @@ underlay IPv4 address and MAC, and the datapaths created on it.  Hosts on the
 same :class:`Network` reach each other by IPv4: an encapsulated packet sent by
 host A's VXLAN vport is delivered to the host owning the outer destination
 address, whose VXLAN vport on the right UDP port decapsulates it, as the
-go-odp/Weave use case needs.
+go-odp/Weave use case needs.  A host may also have an IPv6 underlay address
+(``ip6``): tunnel metadata with IPv6 addresses is carried the same way.
 
 An :class:`Interface` is the simulated counterpart of a veth end: a test
 ``inject``s frames into it (they arrive on the device, so a datapath with a
@@ -147,6 +148,7 @@ class Host:
         *,
         network: Network | None = None,
         ip: str | None = None,
+        ip6: str | None = None,
         clock: Callable[[], int] = monotonic_ms,
         seed: int = 0,
         kernel: KernelLike = TESTED,
@@ -175,13 +177,16 @@ class Host:
         self.ip: int | None = None
         #: Static neighbour entries of the underlay: IPv4 -> MAC.
         self.neighbors: dict[int, int] = {}
+        #: The IPv6 underlay address, if any, and its neighbour entries (IPv6 -> MAC).
+        self.ip6: int | None = None
+        self.neighbors6: dict[int, int] = {}
         self.network: Network | None = None
         #: Frames each new interface's ``sent`` queue holds unread (None: no limit).
         self.queue_limit = queue_limit
         #: The newest frames this host put on the underlay (outer frames), for tests.
         self.underlay_sent = Capture(capture_limit)
         if network is not None:
-            network.attach(self, ip)
+            network.attach(self, ip, ip6)
 
     def boot(self, kernel: KernelLike) -> None:
         """Run ``kernel`` from now on; refused while datapaths exist (they were
@@ -226,11 +231,11 @@ class Host:
         return pid
 
     # underlay ---------------------------------------------------------------
-    def send_underlay(self, frame: bytes, dst_ip: int) -> None:
-        """Put an outer IPv4 frame on the underlay towards ``dst_ip``."""
+    def send_underlay(self, frame: bytes, dst_ip: int, *, ipv6: bool = False) -> None:
+        """Put an outer frame on the underlay towards ``dst_ip`` (an IPv6 address with ``ipv6``)."""
         self.underlay_sent.record(frame)
         if self.network is not None:
-            self.network.deliver(frame, dst_ip, sender=self)
+            self.network.deliver(frame, dst_ip, sender=self, ipv6=ipv6)
 
     def receive_underlay(self, frame: bytes) -> None:
         """An outer frame addressed to this host: offer it to each vport's
@@ -242,16 +247,27 @@ class Host:
 
 
 class Network:
-    """An IPv4 underlay connecting hosts (a perfect L3 network: no loss, no MTU)."""
+    """An IPv4/IPv6 underlay connecting hosts (a perfect L3 network: no loss, no MTU)."""
 
     def __init__(self, *, capture_limit: int | None = DEFAULT_CAPTURE_LIMIT) -> None:
         self.hosts: dict[int, Host] = {}
+        self.hosts6: dict[int, Host] = {}
         self._next = itertools.count(1)
         #: The newest frames delivered on the underlay, for tests to inspect.
         self.log = Capture(capture_limit)
 
-    def attach(self, host: Host, ip: str | None = None) -> None:
+    def attach(self, host: Host, ip: str | None = None, ip6: str | None = None) -> None:
         import ipaddress
+
+        if ip6 is not None:
+            addr6 = int(ipaddress.IPv6Address(ip6))
+            if addr6 in self.hosts6:
+                raise ExistsError(f"underlay address {ip6} is already used")
+            host.ip6 = addr6
+            self.hosts6[addr6] = host
+            for other in self.hosts6.values():
+                other.neighbors6[addr6] = host.mac
+                host.neighbors6[other.ip6 or 0] = other.mac
 
         addr = int(ipaddress.IPv4Address(ip)) if ip else int(ipaddress.IPv4Address("192.168.0.0")) + next(self._next)
         if addr in self.hosts:
@@ -264,11 +280,11 @@ class Network:
             host.neighbors[other.ip or 0] = other.mac
 
     def host(self, name: str, ip: str | None = None, **kwargs: object) -> Host:
-        """Create a host on this network."""
+        """Create a host on this network (``ip6=...`` gives it an IPv6 address too)."""
         return Host(name, network=self, ip=ip, **kwargs)  # type: ignore[arg-type]
 
-    def deliver(self, frame: bytes, dst_ip: int, sender: Host) -> None:
+    def deliver(self, frame: bytes, dst_ip: int, sender: Host, *, ipv6: bool = False) -> None:
         self.log.record(frame)
-        target = self.hosts.get(dst_ip)
+        target = (self.hosts6 if ipv6 else self.hosts).get(dst_ip)
         if target is not None:
             target.receive_underlay(frame)

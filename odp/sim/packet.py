@@ -67,7 +67,8 @@ class TunnelInfo:
     in host order, ``flags`` as :class:`odp.constants.TunnelFlag` bits (OAM,
     DF, CSUM, KEY) and ``gbp`` the VXLAN group policy word
     (``policy_id | dont_learn << 22 | policy_applied << 19``; 0 = no VXLAN
-    options).
+    options).  ``geneve`` holds Geneve option TLVs (the kernel's tunnel options
+    flagged ``TUNNEL_GENEVE_OPT``; empty = none).
 
     ``egress`` is the kernel's ``IP_TUNNEL_INFO_TX`` mode bit: True for
     metadata made by ``set(tunnel(...))`` (instructions for a later output to
@@ -88,6 +89,7 @@ class TunnelInfo:
     flags: int = 0
     gbp: int = 0
     egress: bool = False
+    geneve: bytes = b""
 
     @property
     def family(self) -> int:
@@ -114,6 +116,7 @@ class TunnelInfo:
             flags=attr.flags.value & 0xF,
             gbp=attr.vxlan_gbp.value,
             egress=egress,
+            geneve=attr.geneve.value if attr.geneve is not None else b"",
         )
 
     def key_bits(self) -> int:
@@ -123,14 +126,16 @@ class TunnelInfo:
         # host-order bytes of tun_opts, flagged TUNNEL_VXLAN_OPT.  (The kernel
         # sets them whenever the header has the G bit; TunnelInfo only keeps
         # the word, so a G bit with an all-zero word is taken as no options.)
-        opts = (
-            {
-                "tun_opts": int.from_bytes(struct.pack("=I", self.gbp), "big"),
-                "tun_opts_len": 4,
-            }
-            if self.gbp
-            else {}
-        )
+        # Geneve options are stored as received, right-aligned like any options
+        # (ip_tunnel_info_opts_set() flags them only when there are some).
+        opts_flag = 0
+        opts: dict[str, int] = {}
+        if self.geneve:
+            opts = {"tun_opts": int.from_bytes(self.geneve, "big"), "tun_opts_len": len(self.geneve)}
+            opts_flag = swkey.TUN_GENEVE_OPT
+        elif self.gbp:
+            opts = {"tun_opts": int.from_bytes(struct.pack("=I", self.gbp), "big"), "tun_opts_len": 4}
+            opts_flag = swkey.TUN_VXLAN_OPT
         return swkey.build(
             {
                 **opts,
@@ -144,7 +149,7 @@ class TunnelInfo:
                 "tun_ttl": self.ttl,
                 "tun_tp_src": self.tp_src,
                 "tun_tp_dst": self.tp_dst,
-                "tun_flags": self.flags | (swkey.TUN_VXLAN_OPT if self.gbp else 0),
+                "tun_flags": self.flags | opts_flag,
             }
         )
 
@@ -154,6 +159,7 @@ class TunnelInfo:
         if not swkey.get(key, "tun_proto"):
             return None
         g = swkey.get
+        opts_len = g(key, "tun_opts_len")
         return cls(
             tun_id=g(key, "tun_id"),
             ipv4_src=g(key, "tun_ipv4_src"),
@@ -169,6 +175,11 @@ class TunnelInfo:
                 struct.unpack("=I", (g(key, "tun_opts") & 0xFFFFFFFF).to_bytes(4, "big"))[0]
                 if g(key, "tun_flags") & swkey.TUN_VXLAN_OPT
                 else 0
+            ),
+            geneve=(
+                (g(key, "tun_opts") & ((1 << 8 * opts_len) - 1)).to_bytes(opts_len, "big")
+                if g(key, "tun_flags") & swkey.TUN_GENEVE_OPT
+                else b""
             ),
         )
 

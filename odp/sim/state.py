@@ -336,6 +336,16 @@ def host_to_json(host: Host) -> dict[str, Any]:
         "next_ifindex": host.next_ifindex,
         "next_pid": host.next_pid,
         "neighbors": {_ip_text(ip): format_mac(mac) for ip, mac in sorted(host.neighbors.items())},
+        **(
+            {
+                "ip6": str(ipaddress.IPv6Address(host.ip6)),
+                "neighbors6": {
+                    str(ipaddress.IPv6Address(ip)): format_mac(mac) for ip, mac in sorted(host.neighbors6.items())
+                },
+            }
+            if host.ip6 is not None
+            else {}
+        ),
         "interfaces": [
             {"name": i.name, "ifindex": i.ifindex, "mac": format_mac(i.mac), "owned_by_vport": i.owned_by_vport}
             for i in sorted(host.interfaces.values(), key=lambda i: i.ifindex)
@@ -361,6 +371,7 @@ def datapath_to_json(d: SimDatapath, now_mono: int, now_wall: float) -> dict[str
                 "name": v.name,
                 "type": v.kind.value,
                 "dst_port": v.dst_port,
+                **({"extensions": list(v.extensions)} if v.extensions else {}),
                 "upcall_pids": list(v.upcall_pids),
                 "stats": {name: getattr(v.counters, name) for name in _COUNTER_FIELDS},
             }
@@ -407,6 +418,10 @@ def host_from_json(h: dict[str, Any]) -> Host:
         Network().attach(host, h["ip"])
     for ip, mac in h.get("neighbors", {}).items():
         host.neighbors[int(ipaddress.IPv4Address(ip))] = parse_mac(mac)
+    if h.get("ip6"):
+        host.ip6 = int(ipaddress.IPv6Address(h["ip6"]))
+    for ip, mac in h.get("neighbors6", {}).items():
+        host.neighbors6[int(ipaddress.IPv6Address(ip))] = parse_mac(mac)
     for i in h.get("interfaces", []):
         iface = host.add_interface(i["name"], mac=parse_mac(i["mac"]), owned_by_vport=bool(i["owned_by_vport"]))
         iface.ifindex = int(i["ifindex"])
@@ -443,6 +458,7 @@ def datapath_from_json(host: Host, dd: dict[str, Any], now_mono: int, now_wall: 
             iface,
             upcall_pids=tuple(int(p) for p in vd.get("upcall_pids", [0])) or (0,),
             dst_port=None if dst_port is None else int(dst_port),
+            extensions=tuple(str(e) for e in vd.get("extensions", [])),
             counters=counters,
         )
         iface.attached = (d, port_no)

@@ -12,7 +12,7 @@ Each vport type is a subclass of :class:`SimVport` registered for its
   offered each outer frame that reaches the host; a tunnel vport that takes
   it hands the inner frame to ``SimDatapath.receive`` (``ovs_vport_receive()``).
 
-Tunnel types live in their own modules (vport_vxlan.py); adding one is a new
+Tunnel types live in their own modules (vport_vxlan.py, vport_geneve.py); adding one is a new
 module with a subclass decorated ``@vport_type(VportKind.X)``, imported by
 odp.sim.datapath.  A type the simulator cannot carry traffic through yet is a
 :class:`CarriesNoTraffic` vport: it is created (its configuration works as on
@@ -31,7 +31,7 @@ from odp.errors import ExistsError, NotFoundError
 from odp.records import VportInfo, VportKind, VportStats, VportUpcallStats
 from odp.sim.network import Host, Interface
 from odp.sim.packet import TunnelInfo
-from odp.sim.trace import Drop, Output
+from odp.sim.trace import Drop, Output, Underlay
 
 if TYPE_CHECKING:
     from odp.sim.datapath import SimDatapath
@@ -42,6 +42,7 @@ __all__ = [
     "InternalVport",
     "NetdevVport",
     "SimVport",
+    "TunnelVport",
     "make_vport",
     "vport_type",
 ]
@@ -80,6 +81,8 @@ class SimVport:
     upcall_pids: tuple[int, ...] = (0,)
     dst_port: int | None = None
     counters: Counters = field(default_factory=Counters)
+    #: Tunnel extensions by name (OVS_TUNNEL_ATTR_EXTENSION): ("gbp",) for VXLAN GBP.
+    extensions: tuple[str, ...] = ()
     #: Where frames output to this vport go when it is a device (netdev,
     #: internal): its interface's ``sent`` queue; None for tunnel vports.
     #: Lets the packet path's fast path output without a method call.
@@ -121,6 +124,7 @@ class SimVport:
             upcall_stats=VportUpcallStats(self.counters.upcall_success, self.counters.upcall_fail)
             if upcall_stats
             else None,
+            extensions=self.extensions,
         )
 
 
@@ -147,10 +151,18 @@ def make_vport(
     upcall_pids: tuple[int, ...] = (0,),
     dst_port: int | None = None,
     counters: Counters | None = None,
+    extensions: tuple[str, ...] = (),
 ) -> SimVport:
     """A vport of ``kind`` with its type's ops."""
     return vport_class(kind)(
-        port_no, name, kind, interface, upcall_pids, dst_port, counters if counters is not None else Counters()
+        port_no,
+        name,
+        kind,
+        interface,
+        upcall_pids,
+        dst_port,
+        counters if counters is not None else Counters(),
+        extensions,
     )
 
 
@@ -199,8 +211,89 @@ class InternalVport(_DeviceVport):
     __slots__ = ()
 
 
+class TunnelVport(SimVport):
+    """The shared ``ops->send`` and underlay receive of tunnel types: a subclass
+    gives :meth:`encapsulate` and :meth:`decapsulate` (its driver's work)."""
+
+    __slots__ = ()
+
+    #: The device counter its driver bumps for an output without TX metadata.
+    no_metadata_counter: ClassVar[str] = "tx_dropped"
+    #: The driver's transmit function, named in traces.
+    xmit_name: ClassVar[str] = "xmit"
+
+    @property
+    def udp_port(self) -> int | None:
+        """The UDP port the trace reports for an output (None: not a UDP tunnel)."""
+        return None
+
+    def encapsulate(self, host: Host, frame: bytes, tunnel: TunnelInfo) -> tuple[bytes, int, bool] | None:
+        """(outer frame, underlay destination, whether it is IPv6), or None where
+        the driver fails (no route or source for the metadata)."""
+        raise NotImplementedError
+
+    def fill_metadata_dst(self, host: Host, frame: bytes, tunnel: TunnelInfo) -> TunnelInfo | None:
+        """``ndo_fill_metadata_dst()``: egress ``tunnel`` completed as the driver would
+        send ``frame`` (the OVS_PACKET_ATTR_EGRESS_TUN_KEY of ``userspace(...,
+        tunnel_out_port=N)``), or None where it fails."""
+        raise NotImplementedError
+
+    def decapsulate(self, host: Host, outer: bytes) -> tuple[bytes, TunnelInfo] | tuple[str, str | None] | None:
+        """None: not this vport's; (reason, device counter or None): dropped by the
+        kernel; else the inner frame and its ingress metadata."""
+        raise NotImplementedError
+
+    def drop(self, dp: SimDatapath, counter: str | None, reason: str, *, output: bool = False) -> None:
+        """Count (``counter``: a device counter or None) and trace a drop; ``output``
+        for a frame output to the vport, else one received from the underlay."""
+        if counter is not None:
+            setattr(self.counters, counter, getattr(self.counters, counter) + 1)
+        obs = dp.observer
+        if obs is not None:
+            where = "output to port" if output else "port"
+            obs.emit(Drop(obs.depth, dp.name, f"{where} {self.port_no} ({self.name}): {reason}"))
+
+    def send(self, dp: SimDatapath, frame: bytes, tunnel: TunnelInfo | None) -> None:
+        if tunnel is None:
+            self.drop(dp, self.no_metadata_counter, "no tunnel metadata (set(tunnel(...)))", output=True)
+            return
+        host = dp.host
+        obs = dp.observer
+        if obs is not None:
+            obs.emit(Output(obs.depth, dp.name, self.port_no, self.name, self.kind, frame, tunnel, self.udp_port))
+        sent = self.encapsulate(host, frame, tunnel)
+        if sent is None:
+            self.drop(dp, "tx_errors", f"no underlay route for the tunnel metadata ({self.xmit_name}())", output=True)
+            return
+        outer, dst, ipv6 = sent
+        self.counters.tx_packets += 1
+        self.counters.tx_bytes += len(frame)
+        if obs is None:
+            host.send_underlay(outer, dst, ipv6=ipv6)
+            return
+        obs.depth += 1
+        try:
+            obs.emit(Underlay(obs.depth, dp.name, outer, dst))
+            host.send_underlay(outer, dst, ipv6=ipv6)
+        finally:
+            obs.depth -= 1
+
+    def receive_underlay(self, dp: SimDatapath, outer: bytes) -> bool:
+        result = self.decapsulate(dp.host, outer)
+        if result is None:
+            return False
+        inner, meta = result
+        if isinstance(meta, TunnelInfo):
+            assert isinstance(inner, bytes)
+            dp.receive(self.port_no, inner, meta)
+        else:
+            assert isinstance(inner, str)
+            self.drop(dp, meta, inner)
+        return True
+
+
 class CarriesNoTraffic(SimVport):
-    """A type the simulator creates but cannot send through yet (geneve, gre).
+    """A type the simulator creates but cannot send through (every kind carries traffic today).
 
     Flows and EXECUTEs with an output to one are refused (NotSupported) before
     they can run, so :meth:`send` is reached only with a flow restored from a

@@ -5,7 +5,7 @@ An OVS VXLAN vport is a collect-metadata vxlan netdev (``vport-vxlan.c``
 creates it with ``VXLAN_F_COLLECT_METADATA``, no learning, MTU
 ``IP_MAX_MTU``); the packet work is ``vxlan_xmit_one()`` / ``vxlan_rcv()`` in
 ``drivers/net/vxlan/vxlan_core.c`` plus the host's IPv4 and UDP input.
-IPv4 underlay only (metadata with IPv6 addresses is not encapsulated).
+IPv4 or IPv6 underlay (``vxlan6_xmit`` for IPv6 metadata: no DF, traffic class and hop limit from tos and ttl).
 
 Encapsulation (:func:`encapsulate`), from the egress :class:`TunnelInfo`:
 
@@ -31,27 +31,26 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from odp.constants import TunnelFlag
 from odp.records import VportKind
-from odp.sim.packet import (
-    AF_INET,
-    DEFAULT_PORT_RANGE,
-    TunnelInfo,
-    checksum,
-    csum_replace,
-    flow_hash,
-    inner_dsfield,
-    ones_sum,
-    udp_flow_src_port,
+from odp.sim.packet import AF_INET6, DEFAULT_PORT_RANGE, TunnelInfo, flow_hash, udp_flow_src_port
+from odp.sim.udp_tunnel import (
+    DROP_BAD_UDP_CHECKSUM,
+    DROP_BAD_UDP_LENGTH,
+    DecapDrop,
+    ecn_decapsulate,
+    ecn_encapsulate,
+    route,
+    routed_metadata,
+    udp_tunnel_rcv,
+    udp_tunnel_xmit,
 )
-from odp.sim.trace import Drop, Output, Underlay
-from odp.sim.vport import SimVport, vport_type
+from odp.sim.vport import TunnelVport, vport_type
 
 if TYPE_CHECKING:
-    from odp.sim.datapath import SimDatapath
+    from odp.sim.network import Host
 
 __all__ = [
     "DROP_BAD_UDP_CHECKSUM",
@@ -84,12 +83,8 @@ VXLAN_GBP_DONT_LEARN = 1 << 22
 VXLAN_GBP_POLICY_APPLIED = 1 << 19
 VXLAN_GBP_ID_MASK = 0xFFFF
 
-IP_DF = 0x4000
-IPPROTO_UDP = 17
-
-# Reasons reported in DecapDrop (the kernel's drops, in the order it checks).
-DROP_BAD_UDP_LENGTH = "bad UDP length"
-DROP_BAD_UDP_CHECKSUM = "bad UDP checksum"
+# Reasons reported in DecapDrop (the kernel's drops, in the order it checks;
+# the UDP ones, DROP_BAD_UDP_*, come from udp_tunnel).
 DROP_SHORT_VXLAN_HEADER = "packet too short for a VXLAN header"
 DROP_NO_VNI_FLAG = "VXLAN I flag not set"
 DROP_INNER_TOO_SHORT = "inner frame shorter than an Ethernet header"
@@ -97,13 +92,6 @@ DROP_RESERVED_BITS = "VXLAN reserved bits set"
 DROP_INNER_SRC_MAC_IS_DEVICE = "inner source MAC is the VXLAN device's own"
 DROP_INNER_SRC_MAC_INVALID = "inner source MAC is multicast or zero"
 DROP_ECN = "outer header CE with a not-ECT inner packet"
-
-
-@dataclass(frozen=True, slots=True)
-class DecapDrop:
-    """A packet addressed to the vport that the kernel drops; ``reason`` is one of the DROP_* strings."""
-
-    reason: str
 
 
 def source_port(inner: bytes, port_range: tuple[int, int] = DEFAULT_PORT_RANGE) -> int:
@@ -118,37 +106,19 @@ def fill_metadata_dst(
     vport_dst_port: int,
     src_ip: int | None = None,
     port_range: tuple[int, int] = DEFAULT_PORT_RANGE,
+    src_ip6: int | None = None,
 ) -> TunnelInfo | None:
     """``vxlan_fill_metadata_dst()``: egress metadata completed as it would be sent.
 
     What the kernel reports as OVS_PACKET_ATTR_EGRESS_TUN_KEY for
     ``userspace(..., tunnel_out_port=N)``: ``tp_src`` becomes the source port
     that :func:`encapsulate` would use, ``tp_dst`` the destination port and a
-    zero IPv4 source the route's (``src_ip``).  None when the kernel fails
-    (no egress metadata, IPv6, no route/source).
+    zero source the route's (``src_ip`` / ``src_ip6``).  None when the kernel
+    fails (no egress metadata, no route/source).
     """
-    if not tun.egress or tun.family != AF_INET or not tun.ipv4_dst:
-        return None
-    src = tun.ipv4_src or src_ip or 0
-    if not src:
-        return None
-    return TunnelInfo(
-        tun_id=tun.tun_id,
-        ipv4_src=src,
-        ipv4_dst=tun.ipv4_dst,
-        tos=tun.tos,
-        ttl=tun.ttl,
-        tp_src=source_port(inner, port_range),
-        tp_dst=tun.tp_dst or vport_dst_port,
-        flags=tun.flags,
-        gbp=tun.gbp,
-        egress=True,
+    return routed_metadata(
+        tun, src_ip, src_ip6, tp_src=source_port(inner, port_range), tp_dst=tun.tp_dst or vport_dst_port
     )
-
-
-def _ecn_encapsulate(tos: int, inner: bytes) -> int:
-    inner_ecn = inner_dsfield(inner) & 3
-    return (tos & ~3 & 0xFF) | (2 if inner_ecn == 3 else inner_ecn)
 
 
 def encapsulate(
@@ -163,97 +133,43 @@ def encapsulate(
     gbp: bool = False,
     default_ttl: int = 64,
     ip_id: int = 0,
+    src_ip6: int | None = None,
 ) -> bytes | None:
     """The outer frame ``vxlan_xmit_one()`` sends for ``inner`` with metadata ``tun``.
 
-    Returns None where the kernel drops the packet: no IPv4 destination in
-    the metadata (IPv6-only metadata included: no IPv6 underlay here), or no
-    source address (neither ``tun.ipv4_src`` nor ``src_ip``: no route).
+    Returns None where the kernel drops the packet: no destination in the
+    metadata, or no source address (neither the metadata's nor ``src_ip`` /
+    ``src_ip6``, the host's: no route).  IPv6 metadata is sent over IPv6
+    (``vxlan6_xmit``: no DF; a zero UDP checksum unless TunnelFlag.CSUM).
     ``gbp`` is the vport's GBP extension; ``port_range`` the device's source
     port range (the default is the host's local port range).  The decision
     to drop packets without *egress* metadata is made before this is called
     (the action executor passes None for them).
     """
-    if tun.family != AF_INET or not tun.ipv4_dst:
+    routed = route(tun, src_ip, src_ip6)
+    if routed is None:
         return None
-    src = tun.ipv4_src or src_ip or 0
-    if not src:
-        return None
-    dport = tun.tp_dst or vport_dst_port
-    sport = source_port(inner, port_range)
-    ttl = tun.ttl or default_ttl
-    tos = _ecn_encapsulate(tun.tos, inner)
-    frag_off = IP_DF if tun.flags & TunnelFlag.DF else 0
-
+    src, dst, ipv6 = routed
     flags = VXLAN_HF_VNI
     if gbp and tun.gbp:
         flags |= VXLAN_HF_GBP | (tun.gbp & VXLAN_GBP_ID_MASK)
         flags |= tun.gbp & (VXLAN_GBP_DONT_LEARN | VXLAN_GBP_POLICY_APPLIED)
     vxlan = struct.pack("!II", flags, (tun.tun_id & 0xFFFFFF) << 8)
-
-    udp_len = 8 + len(vxlan) + len(inner)
-    udp_csum = 0
-    if tun.flags & TunnelFlag.CSUM:
-        pseudo = struct.pack("!IIBBH", src, tun.ipv4_dst, 0, IPPROTO_UDP, udp_len)
-        udp_hdr = struct.pack("!HHHH", sport, dport, udp_len, 0)
-        udp_csum = checksum(pseudo + udp_hdr + vxlan + inner) or 0xFFFF
-    udp = struct.pack("!HHHH", sport, dport, udp_len, udp_csum)
-
-    ip = bytearray(
-        struct.pack(
-            "!BBHHHBBHII",
-            0x45,
-            tos,
-            20 + udp_len,
-            ip_id & 0xFFFF,
-            frag_off,
-            ttl,
-            IPPROTO_UDP,
-            0,
-            src,
-            tun.ipv4_dst,
-        )
+    return udp_tunnel_xmit(
+        vxlan + inner,
+        src=src,
+        dst=dst,
+        sport=source_port(inner, port_range),
+        dport=tun.tp_dst or vport_dst_port,
+        tos=ecn_encapsulate(tun.tos, inner),
+        ttl=tun.ttl or default_ttl,
+        df=bool(tun.flags & TunnelFlag.DF) and not ipv6,
+        csum=bool(tun.flags & TunnelFlag.CSUM),
+        src_mac=src_mac,
+        dst_mac=dst_mac,
+        ip_id=ip_id,
+        ipv6=ipv6,
     )
-    csum = checksum(ip)
-    ip[10] = csum >> 8
-    ip[11] = csum & 0xFF
-    eth = dst_mac.to_bytes(6, "big") + src_mac.to_bytes(6, "big") + b"\x08\x00"
-    return eth + bytes(ip) + udp + vxlan + inner
-
-
-def _ecn_decapsulate(outer_tos: int, inner: bytes) -> bytes | None:
-    """``IP_ECN_decapsulate()`` on an untagged inner IPv4/IPv6 packet; None = drop.
-
-    An outer CE with a not-ECT inner packet is dropped; an outer CE marks an
-    ECT inner packet CE; an outer ECT(1) turns an inner ECT(0) into ECT(1).
-    (VLAN-tagged inner packets are passed unchanged.)
-    """
-    etype = inner[12] << 8 | inner[13]
-    if etype == 0x0800 and len(inner) >= 34:
-        inner_ecn = inner[15] & 3
-    elif etype == 0x86DD and len(inner) >= 54:
-        inner_ecn = (inner[15] >> 4) & 3
-    else:
-        return inner
-    outer_ecn = outer_tos & 3
-    if inner_ecn == 0:
-        return None if outer_ecn == 3 else inner
-    if outer_ecn == 3 and inner_ecn != 3:
-        new_ecn = 3
-    elif outer_ecn == 1 and inner_ecn == 2:
-        new_ecn = 1
-    else:
-        return inner
-    buf = bytearray(inner)
-    if etype == 0x0800:
-        old_word = bytes(buf[14:16])
-        buf[15] = (buf[15] & ~3 & 0xFF) | new_ecn
-        check = csum_replace(buf[24] << 8 | buf[25], old_word, bytes(buf[14:16]))
-        buf[24] = check >> 8
-        buf[25] = check & 0xFF
-    else:
-        buf[15] = (buf[15] & 0xCF) | (new_ecn << 4)
-    return bytes(buf)
 
 
 def decapsulate(
@@ -263,6 +179,7 @@ def decapsulate(
     vport_dst_port: int,
     vxlan_mac: int | None,
     gbp: bool = False,
+    local_ips6: Collection[int] = (),
 ) -> tuple[bytes, TunnelInfo] | DecapDrop | None:
     """What the host does with an outer ``frame`` arriving for a VXLAN vport.
 
@@ -285,53 +202,23 @@ def decapsulate(
       tp_src / tp_dst the outer UDP ports, flags KEY plus CSUM when the outer
       UDP checksum was non-zero (never DF), gbp from a GBP header.
     """
-    n = len(frame)
-    if n < 34 or frame[12] != 0x08 or frame[13] != 0x00:
-        return None
-    vihl = frame[14]
-    hl = (vihl & 15) * 4
-    if vihl >> 4 != 4 or hl < 20 or n < 14 + hl:
-        return None
-    tot_len = frame[16] << 8 | frame[17]
-    if tot_len < hl or 14 + tot_len > n:
-        return None
-    if ones_sum(frame[14 : 14 + hl]) != 0xFFFF:
-        return None  # ip_rcv(): bad header checksum
-    tos = frame[15]
-    frag = (frame[20] << 8 | frame[21]) & 0x3FFF
-    ttl = frame[22]
-    proto = frame[23]
-    ip_src, ip_dst = struct.unpack_from("!II", frame, 26)
-    is_local = local_ips(ip_dst) if callable(local_ips) else ip_dst in local_ips
-    if not is_local or proto != IPPROTO_UDP or frag:
-        return None
-    end = 14 + tot_len  # the IP layer trims link-layer padding
-    udp = 14 + hl
-    if end < udp + 8:
-        return None  # no UDP header: the UDP layer drops it before any socket lookup
-    sport, dport, ulen, ucsum = struct.unpack_from("!HHHH", frame, udp)
-    if dport != vport_dst_port:
-        return None
-    if ulen < 8 or ulen > end - udp:
-        return DecapDrop(DROP_BAD_UDP_LENGTH)
-    udp_end = udp + ulen
-    if ucsum:
-        pseudo = struct.pack("!IIBBH", ip_src, ip_dst, 0, IPPROTO_UDP, ulen)
-        if ones_sum(frame[udp:udp_end], ones_sum(pseudo)) != 0xFFFF:
-            return DecapDrop(DROP_BAD_UDP_CHECKSUM)
-    vx = udp + 8
-    if udp_end < vx + 8:
+    # The vport's socket takes zero IPv6 UDP checksums (VXLAN_F_UDP_ZERO_CSUM6_RX).
+    rx = udp_tunnel_rcv(frame, local_ips=local_ips, dport=vport_dst_port, local_ips6=local_ips6, zero_csum6=True)
+    if rx is None or isinstance(rx, DecapDrop):
+        return rx
+    payload = rx.payload
+    if len(payload) < 8:
         return DecapDrop(DROP_SHORT_VXLAN_HEADER)
-    vx_flags, vx_vni = struct.unpack_from("!II", frame, vx)
+    vx_flags, vx_vni = struct.unpack_from("!II", payload)
     if not vx_flags & VXLAN_HF_VNI:
         return DecapDrop(DROP_NO_VNI_FLAG)
     unparsed_flags = vx_flags & ~VXLAN_HF_VNI
     unparsed_vni = vx_vni & 0xFF
     vni = vx_vni >> 8
-    inner = frame[vx + 8 : udp_end]
+    inner = payload[8:]
     if len(inner) < 14:
         return DecapDrop(DROP_INNER_TOO_SHORT)
-    flags = int(TunnelFlag.KEY) | (int(TunnelFlag.CSUM) if ucsum else 0)
+    flags = int(TunnelFlag.KEY) | (int(TunnelFlag.CSUM) if rx.csum else 0)
     gbp_value = 0
     if gbp:
         if unparsed_flags & VXLAN_HF_GBP:
@@ -344,21 +231,10 @@ def decapsulate(
         return DecapDrop(DROP_INNER_SRC_MAC_IS_DEVICE)
     if inner[6] & 1 or not inner_src:
         return DecapDrop(DROP_INNER_SRC_MAC_INVALID)
-    decapped = _ecn_decapsulate(tos, inner)
+    decapped = ecn_decapsulate(rx.tos, inner)
     if decapped is None:
         return DecapDrop(DROP_ECN)
-    return decapped, TunnelInfo(
-        tun_id=vni,
-        ipv4_src=ip_src,
-        ipv4_dst=ip_dst,
-        tos=tos,
-        ttl=ttl,
-        tp_src=sport,
-        tp_dst=dport,
-        flags=flags,
-        gbp=gbp_value,
-        egress=False,
-    )
+    return decapped, rx.metadata(vni, flags, gbp=gbp_value)
 
 
 #: The UDP port a VXLAN vport listens on when created without one (IANA's).
@@ -366,65 +242,47 @@ VXLAN_DEFAULT_PORT = 4789
 
 
 @vport_type(VportKind.VXLAN)
-class VxlanVport(SimVport):
+class VxlanVport(TunnelVport):
     """vport-vxlan.c's ops: output encapsulates onto the underlay, the underlay's
     frames for the vport's UDP port are decapsulated and received."""
 
     __slots__ = ()
+    no_metadata_counter: ClassVar[str] = "tx_errors"
+    xmit_name: ClassVar[str] = "vxlan_xmit_one"
 
     @property
     def udp_port(self) -> int:
         return self.dst_port or VXLAN_DEFAULT_PORT
 
-    def send(self, dp: SimDatapath, frame: bytes, tunnel: TunnelInfo | None) -> None:
-        obs = dp.observer
-        if tunnel is None or not tunnel.ipv4_dst:
-            self.counters.tx_errors += 1  # no tunnel metadata: vxlan_xmit() drops
-            if obs is not None:
-                reason = f"output to port {self.port_no} ({self.name}): no tunnel metadata (set(tunnel(...)))"
-                obs.emit(Drop(obs.depth, dp.name, reason))
-            return
-        host = dp.host
-        if obs is not None:
-            obs.emit(Output(obs.depth, dp.name, self.port_no, self.name, self.kind, frame, tunnel, self.udp_port))
+    def encapsulate(self, host: Host, frame: bytes, tunnel: TunnelInfo) -> tuple[bytes, int, bool] | None:
+        ipv6 = tunnel.family == AF_INET6
+        dst = tunnel.ipv6_dst if ipv6 else tunnel.ipv4_dst
         outer = encapsulate(
             frame,
             tunnel,
             vport_dst_port=self.udp_port,
             src_mac=host.mac,
-            dst_mac=host.neighbors.get(tunnel.ipv4_dst, 0xFFFFFFFFFFFF),
+            dst_mac=(host.neighbors6 if ipv6 else host.neighbors).get(dst, 0xFFFFFFFFFFFF),
             src_ip=host.ip or 0,
+            src_ip6=host.ip6 or 0,
+            gbp="gbp" in self.extensions,
         )
-        if outer is None:
-            self.counters.tx_errors += 1
-            if obs is not None:
-                reason = "no IPv4 underlay route for the tunnel metadata (vxlan_xmit_one())"
-                obs.emit(Drop(obs.depth + 1, dp.name, reason))
-            return
-        self.counters.tx_packets += 1
-        self.counters.tx_bytes += len(frame)
-        if obs is None:
-            host.send_underlay(outer, tunnel.ipv4_dst)
-            return
-        obs.depth += 1
-        try:
-            obs.emit(Underlay(obs.depth, dp.name, outer, tunnel.ipv4_dst))
-            host.send_underlay(outer, tunnel.ipv4_dst)
-        finally:
-            obs.depth -= 1
+        return None if outer is None else (outer, dst, ipv6)
 
-    def receive_underlay(self, dp: SimDatapath, outer: bytes) -> bool:
-        result = decapsulate(
-            outer, local_ips={dp.host.ip or 0}, vport_dst_port=self.udp_port, vxlan_mac=self.interface.mac
+    def fill_metadata_dst(self, host: Host, frame: bytes, tunnel: TunnelInfo) -> TunnelInfo | None:
+        return fill_metadata_dst(
+            frame, tunnel, vport_dst_port=self.udp_port, src_ip=host.ip or 0, src_ip6=host.ip6 or 0
         )
-        if result is None:
-            return False
+
+    def decapsulate(self, host: Host, outer: bytes) -> tuple[bytes, TunnelInfo] | tuple[str, str | None] | None:
+        result = decapsulate(
+            outer,
+            local_ips={host.ip or 0},
+            local_ips6={host.ip6 or 0},
+            vport_dst_port=self.udp_port,
+            vxlan_mac=self.interface.mac,
+            gbp="gbp" in self.extensions,
+        )
         if isinstance(result, DecapDrop):
-            self.counters.rx_dropped += 1
-            obs = dp.observer
-            if obs is not None:
-                obs.emit(Drop(obs.depth, dp.name, f"port {self.port_no} ({self.name}): {result.reason}"))
-            return True
-        inner, tun = result
-        dp.receive(self.port_no, inner, tun)
-        return True
+            return result.reason, "rx_dropped"
+        return result

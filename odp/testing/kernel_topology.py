@@ -222,17 +222,24 @@ class KernelTopology(Topology):
         return port
 
     def add_underlay(self, local_ip: str, peer_ip: str, peer_mac: str) -> KernelPort:
-        """A veth whose host end has ``local_ip`` (/32) with a route and a permanent
-        neighbour entry for ``peer_ip`` at ``peer_mac``; the returned port drives the
-        far end (``port_no`` -1: it is not a vport)."""
+        """A veth whose host end has ``local_ip`` (/32, or /128 for IPv6: then IPv6 is
+        left on for that end, without duplicate address detection) with a route and a
+        permanent neighbour entry for ``peer_ip`` at ``peer_mac``; the returned port
+        drives the far end (``port_no`` -1: it is not a vport)."""
         n = len(self._links) // 2
         host_end, peer = f"odpul{n}", f"odpul{n}.p"
         peer_idx = self._veth(host_end, peer)
         ipr = self._iproute()
         idx = self._ifindex(host_end)
         assert idx is not None
-        ipr.addr("add", index=idx, address=local_ip, prefixlen=32)
-        ipr.route("add", dst=peer_ip, dst_len=32, oif=idx)
+        if ":" in local_ip:
+            with open(f"/proc/sys/net/ipv6/conf/{host_end}/disable_ipv6", "w") as f:
+                f.write("0")
+            ipr.addr("add", index=idx, address=local_ip, prefixlen=128, flags=0x02)  # IFA_F_NODAD
+            ipr.route("add", dst=peer_ip, dst_len=128, oif=idx)
+        else:
+            ipr.addr("add", index=idx, address=local_ip, prefixlen=32)
+            ipr.route("add", dst=peer_ip, dst_len=32, oif=idx)
         ipr.neigh("add", dst=peer_ip, lladdr=peer_mac, ifindex=idx, state=0x80)  # NUD_PERMANENT
         port = KernelPort(host_end, -1, peer, peer_idx)
         self._ports.append(port)

@@ -52,10 +52,11 @@ class Topology(abc.ABC):
 
     @abc.abstractmethod
     def add_underlay(self, local_ip: str, peer_ip: str, peer_mac: str) -> Port:
-        """Give the host an IPv4 underlay address ``local_ip`` on a link whose far end the
-        test drives: frames the host sends towards ``peer_ip`` (e.g. VXLAN-encapsulated
-        packets, with ``peer_mac`` as Ethernet destination) come out of the returned port,
-        and frames sent into it reach the host's stack (e.g. VXLAN to decapsulate)."""
+        """Give the host an underlay address ``local_ip`` (IPv4 or IPv6, as ``peer_ip``) on a
+        link whose far end the test drives: frames the host sends towards ``peer_ip`` (e.g.
+        VXLAN-encapsulated packets, with ``peer_mac`` as Ethernet destination) come out of
+        the returned port, and frames sent into it reach the host's stack (e.g. VXLAN to
+        decapsulate)."""
 
     def is_noise(self, frame: bytes) -> bool:
         """Frames the host itself emits (e.g. IPv6 ND) that tests should not see."""
@@ -126,6 +127,11 @@ class SimTopology(Topology):
 
         from odp.fields import parse_mac
 
-        self.host.ip = int(ipaddress.IPv4Address(local_ip))
-        self.host.neighbors[int(ipaddress.IPv4Address(peer_ip))] = parse_mac(peer_mac)
+        local, peer = ipaddress.ip_address(local_ip), ipaddress.ip_address(peer_ip)
+        if local.version == 6:
+            self.host.ip6 = int(local)
+            self.host.neighbors6[int(peer)] = parse_mac(peer_mac)
+        else:
+            self.host.ip = int(local)
+            self.host.neighbors[int(peer)] = parse_mac(peer_mac)
         return SimUnderlayPort(self.host)

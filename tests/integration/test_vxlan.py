@@ -157,3 +157,80 @@ def test_two_hosts_end_to_end(odp_backend: str) -> None:
     a.interface("veth-a").inject(inner)
     assert b.interface("veth-b").receive() == [inner]
     assert dp_b.flows()[0].stats.packets == 1
+
+
+# ---------------------------------------------------------------------------
+# VXLAN GBP (the vport's OVS_VXLAN_EXT_GBP extension)
+# ---------------------------------------------------------------------------
+
+GBP_SET = "vxlan(gbp(id=10,flags=0x40))"  # policy 10, the D (don't learn) bit
+
+
+@pytest.fixture
+def vx_gbp(dp: Datapath, ports: list[Port], underlay: Port) -> int:
+    return dp.add_vport("odpvx", "vxlan", dst_port=4789, extensions=["gbp"]).port_no
+
+
+def test_gbp_extension_is_reported(dp: Datapath, vx_gbp: int) -> None:
+    info = dp.vport(vx_gbp).info()
+    assert info.extensions == ("gbp",)
+    assert str(info).endswith("(type: vxlan, dst_port=4789, gbp)")
+
+
+def test_gbp_encapsulation(
+    dp: Datapath, ports: list[Port], harness: PacketHarness, underlay: Port, vx_gbp: int
+) -> None:
+    dp.add_flow(
+        "in_port(1),eth(),eth_type(0x0800),ipv4()", f"set(tunnel(tun_id=0x5,dst={PEER},ttl=64,{GBP_SET})),{vx_gbp}"
+    )
+    harness.send_packet(ports[0], udp4())
+    got = bytes(Ether(harness.received(underlay)[0])[UDP].payload)
+    # G bit + I bit, D bit, policy id 10; then the VNI.
+    assert got[:8] == bytes.fromhex("8840000a00000500")
+
+
+def test_gbp_metadata_is_not_sent_without_the_extension(
+    dp: Datapath, ports: list[Port], harness: PacketHarness, underlay: Port, vx: int
+) -> None:
+    dp.add_flow("in_port(1),eth(),eth_type(0x0800),ipv4()", f"set(tunnel(tun_id=0x5,dst={PEER},ttl=64,{GBP_SET})),{vx}")
+    harness.send_packet(ports[0], udp4())
+    assert bytes(Ether(harness.received(underlay)[0])[UDP].payload)[:8] == bytes.fromhex("0800000000000500")
+
+
+def test_gbp_decapsulation(dp: Datapath, harness: PacketHarness, underlay: Port, vx_gbp: int) -> None:
+    inner = udp4()
+    frame = outer(inner, 7, flags=0x88)
+    # The policy word: D bit (0x40 in the second byte), policy id 0x1234.
+    raw = bytearray(bytes(frame))
+    raw[42 + 1], raw[42 + 2], raw[42 + 3] = 0x40, 0x12, 0x34
+    with dp.listen() as listener:
+        harness.send_packet(underlay, bytes(raw))
+        up = harness.expect_miss(listener, in_port=vx_gbp)
+    assert up.packet == bytes(inner)
+    assert ",vxlan(gbp(id=4660,flags=0x40)),flags(key))," in str(up.key)
+
+
+def test_g_bit_without_the_extension_is_dropped(
+    dp: Datapath, harness: PacketHarness, underlay: Port, vx: int, vx_listener: UpcallListener
+) -> None:
+    harness.send_packet(underlay, outer(udp4(), 7, flags=0x88))
+    assert [u for u in vx_listener.receive(timeout=0.3) if u.in_port == vx] == []
+
+
+def test_userspace_reports_the_egress_tunnel_key(
+    dp: Datapath, ports: list[Port], harness: PacketHarness, underlay: Port, vx: int
+) -> None:
+    import re
+
+    with dp.listen() as listener:
+        pid = dp.vport(1).info().upcall_pids[0]
+        dp.add_flow(
+            "in_port(1),eth(),eth_type(0x0800),ipv4()",
+            f"set(tunnel(tun_id=0x5,dst={PEER},ttl=64,tp_dst=4790,flags(key))),userspace(pid={pid},tunnel_out_port={vx})",
+        )
+        harness.send_packet(ports[0], udp4())
+        ups = listener.receive(timeout=1.0)
+    assert len(ups) == 1
+    # vxlan_fill_metadata_dst(): the route's source, the source port, the metadata's tp_dst.
+    text = re.sub(r"tp_src=\d+", "tp_src=N", str(ups[0].egress_tun_key))
+    assert text == f"tunnel(tun_id=0x5,src={LOCAL},dst={PEER},ttl=64,tp_src=N,tp_dst=4790,flags(key))"

@@ -182,6 +182,7 @@ def test_vport_add_each_type_and_list_in_creation_syntax(odp: Run, state_path: P
     ok(odp, "vport", "add", "vxlan", "g", "vx8", "--port=8472")
     ok(odp, "vport", "add", "gre", "g", "gr", "--port-no=9")
     ok(odp, "vport", "add", "geneve", "g", "gn")
+    ok(odp, "vport", "add", "vxlan", "g", "vxg", "--port=4790", "--gbp")
     lines = ok(odp, "vport", "list", "g").lines
     assert lines == [
         "netdev g eth9 --port-no=1",
@@ -189,6 +190,7 @@ def test_vport_add_each_type_and_list_in_creation_syntax(odp: Run, state_path: P
         "vxlan g vx --port=4789 --port-no=3",
         "vxlan g vx8 --port=8472 --port-no=4",
         "geneve g gn --port=6081 --port-no=5",
+        "vxlan g vxg --port=4790 --gbp --port-no=6",
         "gre g gr --port-no=9",
     ]
     assert ok(odp, "vport").lines == lines
@@ -205,6 +207,7 @@ def test_vport_add_errors(topo: Run) -> None:
     assert "attached" in fails(topo, "vport", "add", "netdev", "h", "v1")
     # --port is the UDP port of tunnel vports only: a usage error elsewhere
     fails(topo, "vport", "add", "netdev", "g", "v4", "--port=4789", status=2)
+    fails(topo, "vport", "add", "geneve", "g", "v4", "--gbp", status=2)  # GBP is VXLAN's
     assert "unknown datapath" in fails(topo, "vport", "add", "internal", "nope", "i0")
 
 

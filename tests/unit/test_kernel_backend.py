@@ -257,6 +257,30 @@ def test_vport_new_vxlan_sends_dst_port_as_two_host_order_bytes() -> None:
     assert (info.port_no, info.kind, info.dst_port, info.stats.tx_dropped) == (3, VportKind.VXLAN, 4789, 8)
 
 
+def test_vport_new_vxlan_gbp_sends_and_reads_the_extension() -> None:
+    exts = pack_attr(2, pack_attr(1, b""))  # OVS_TUNNEL_ATTR_EXTENSION { OVS_VXLAN_EXT_GBP }
+
+    def handler(k: FakeKernel, m: Message) -> list[bytes]:
+        reply = vport_reply(m.seq, 7, 3, "vx0", 4)
+        reply_attrs = pack_attr(VportAttr.OPTIONS, pack_attr(1, struct.pack("=H", 4789)) + exts)
+        return [genl(VPORT_FAM, Cmd.NEW, m.seq, 7, reply[24:] + reply_attrs, 0), ack(m.seq)]
+
+    backend, fake = backend_with(handler)
+    info = backend.vport_new(7, "vx0", VportKind.VXLAN, dst_port=4789, extensions=("gbp",))
+    (req,) = fake.requests()
+    assert dict(req.attrs)[VportAttr.OPTIONS] == struct.pack("=HHH", 6, 1, 4789) + b"\0\0" + exts
+    assert info.extensions == ("gbp",)
+
+
+def test_vport_extensions_are_checked_before_asking_the_kernel() -> None:
+    backend, fake = backend_with(acking)
+    with pytest.raises(FieldError, match="for vxlan vports, not geneve"):
+        backend.vport_new(7, "gn", VportKind.GENEVE, dst_port=6081, extensions=("gbp",))
+    with pytest.raises(FieldError, match="unknown vport extension 'gpe'"):
+        backend.vport_new(7, "vx", VportKind.VXLAN, dst_port=4789, extensions=("gpe",))
+    assert fake.sent == []
+
+
 def test_vport_rules_checked_before_asking_the_kernel() -> None:
     backend, fake = backend_with(acking)
     with pytest.raises(InvalidArgument, match="UDP destination port"):

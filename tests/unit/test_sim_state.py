@@ -69,7 +69,7 @@ def build_host() -> tuple[Host, SimState]:
     g.add_vport("vx", "vxlan")
     g.add_vport("v3", port_no=3)
     g.add_vport("i0", "internal", port_no=7, upcall_pids=(5, 6))
-    h.add_vport("vx2", "vxlan", dst_port=4790)
+    h.add_vport("vx2", "vxlan", dst_port=4790, extensions=["gbp"])
     h.add_vport("v2")
     h.add_vport("gn", "geneve")
     for match, actions in FLOWS_G:
@@ -343,3 +343,16 @@ def test_bad_meter_in_file_is_refused(tmp_path: Path) -> None:
     path.write_text(json.dumps(doc))
     with pytest.raises(StateError, match=r"meter 1: slot 5000 is out of range"):
         load_state(path)
+
+
+def test_round_trip_keeps_the_ipv6_underlay(tmp_path: Path) -> None:
+    from odp.sim.network import Network
+    from odp.sim.state import SimState
+
+    net = Network()
+    host = net.host("a", "172.16.0.1", ip6="2001:db8::a")
+    net.host("b", "172.16.0.2", ip6="2001:db8::b")
+    path = tmp_path / "state.json"
+    save_state(SimState(host), path)
+    loaded = load_state(path).host
+    assert (loaded.ip6, loaded.neighbors6) == (host.ip6, host.neighbors6)
