@@ -16,12 +16,12 @@ from __future__ import annotations
 import enum
 import ipaddress
 from dataclasses import dataclass
-from typing import Union
+from typing import Any, Union
 
 from odp.errors import FieldError
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(frozen=True, slots=True, eq=False, init=False)
 class Masked:
     """A field value together with its mask.
 
@@ -31,6 +31,13 @@ class Masked:
 
     value: int
     mask: int
+
+    def __init__(self, value: int, mask: int) -> None:
+        # The slots' own setters: a frozen dataclass's __init__ goes through
+        # object.__setattr__ by name, which costs twice as much, and every
+        # field of every key attribute built is one of these.
+        _set_value(self, value)
+        _set_mask(self, mask)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Masked):
@@ -52,6 +59,9 @@ class Masked:
         """Whether a concrete ``value`` matches this masked value."""
         return (value & self.mask) == (self.value & self.mask)
 
+
+_set_value: Any = Masked.__dict__["value"].__set__
+_set_mask: Any = Masked.__dict__["mask"].__set__
 
 WILDCARD = Masked(0, 0)
 
