@@ -185,6 +185,11 @@ class Kind(enum.Enum):
     # -- natural Python values -------------------------------------------
     def coerce(self, raw: object, field: str) -> Masked:
         """Turn a natural Python value into a ``Masked`` for field ``field``."""
+        # The common cases first, without the dispatch below (attributes built per flow).
+        if raw is None:
+            return WILDCARD
+        if type(raw) is int and 0 <= raw <= self.full:
+            return Masked(raw, self.full)
         try:
             result = self._coerce(raw)
         except (ValueError, TypeError) as exc:

@@ -159,6 +159,12 @@ _INIT_FIELD = """
         set_value(m, v{i})
         set_mask(m, {full})
         v{i} = m
+    elif type(v{i}) is tuple and len(v{i}) == 2 and type(v{i}[0]) is int and type(v{i}[1]) is int \\
+            and 0 <= v{i}[0] <= {full} and 0 <= v{i}[1] <= {full}:
+        m = new(Masked)
+        set_value(m, v{i}[0])
+        set_mask(m, v{i}[1])
+        v{i} = m
     else:
         v{i} = coerce{i}(v{i}, {where!r})
     set{i}(self, v{i})"""
@@ -170,10 +176,10 @@ def _compile_init(cls: type[FixedKeyAttr]) -> Callable[..., None]:
     A controller builds a fresh attribute for every flow it installs, with
     unique values: FixedKeyAttr.__init__'s loop over the fields, its dicts
     and Kind.coerce's type dispatch cost several times the work.  The
-    generated one reads each field by name, turns a plain in-range int (the
-    common case) or None into a Masked inline, and hands every other value to
-    Kind.coerce; positional values and errors take the general path, so
-    behaviour and messages are the same.
+    generated one reads each field by name, turns None, a plain in-range int
+    or a (value, mask) pair of them (the common cases) into a Masked inline,
+    and hands every other value to Kind.coerce; errors take the general path,
+    so behaviour and messages are the same.
     """
     specs = cls.FIELDS
     n = len(specs)
@@ -529,6 +535,10 @@ _TUNNEL_FIELDS: tuple[FieldSpec, ...] = (
 )
 
 
+_TUNNEL_NAMES = frozenset(s.name for s in _TUNNEL_FIELDS)
+_TUNNEL_COERCE = tuple((s.name, s.kind, f"tunnel.{s.name}") for s in _TUNNEL_FIELDS)
+
+
 @dataclass(frozen=True, slots=True, init=False, repr=False)
 class Tunnel(KeyAttr):
     """OVS_KEY_ATTR_TUNNEL: tunnel metadata of a received packet, or to set before output.
@@ -573,14 +583,13 @@ class Tunnel(KeyAttr):
         normalize: bool = True,
         **kwargs: object,
     ) -> None:
-        names = {s.name for s in _TUNNEL_FIELDS}
-        unknown = sorted(set(kwargs) - names)
+        unknown = sorted(kwargs.keys() - _TUNNEL_NAMES)
         if unknown:
             raise FieldError(
                 f"tunnel: unknown field {unknown[0]!r} (fields: {', '.join(s.name for s in _TUNNEL_FIELDS)},"
                 " geneve, erspan)"
             )
-        values = {s.name: s.kind.coerce(kwargs.get(s.name), f"tunnel.{s.name}") for s in _TUNNEL_FIELDS}
+        values = {name: kind.coerce(kwargs.get(name), where) for name, kind, where in _TUNNEL_COERCE}
         fl = values["flags"]
         if fl.value & ~0xF or fl.mask & ~0xF:
             raise FieldError("tunnel.flags: only oam, df, csum and key (0x1..0x8) exist")
