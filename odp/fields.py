@@ -134,6 +134,10 @@ class Kind(enum.Enum):
         self.family = family
         self.bits = bits
         self.full = (1 << bits) - 1
+        #: The exact values 0..255, shared (Masked is immutable): protocols, ports
+        #: and flags repeat in every flow, and an object not allocated is one the
+        #: garbage collector never walks.
+        self.small = tuple(Masked(v, self.full) for v in range(min(256, self.full + 1)))
 
     # -- text of a single value (no mask) --------------------------------
     def parse_value(self, text: str) -> int:
@@ -189,7 +193,7 @@ class Kind(enum.Enum):
         if raw is None:
             return WILDCARD
         if type(raw) is int and 0 <= raw <= self.full:
-            return Masked(raw, self.full)
+            return self.small[raw] if raw < 256 else Masked(raw, self.full)
         try:
             result = self._coerce(raw)
         except (ValueError, TypeError) as exc:

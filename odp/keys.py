@@ -155,10 +155,13 @@ _INIT_FIELD = """
     if v{i} is None:
         v{i} = WILDCARD
     elif type(v{i}) is int and 0 <= v{i} <= {full}:
-        m = new(Masked)
-        set_value(m, v{i})
-        set_mask(m, {full})
-        v{i} = m
+        if v{i} < 256:
+            v{i} = small{i}[v{i}]
+        else:
+            m = new(Masked)
+            set_value(m, v{i})
+            set_mask(m, {full})
+            v{i} = m
     elif type(v{i}) is tuple and len(v{i}) == 2 and type(v{i}[0]) is int and type(v{i}[1]) is int \\
             and 0 <= v{i}[0] <= {full} and 0 <= v{i}[1] <= {full}:
         m = new(Masked)
@@ -177,7 +180,8 @@ def _compile_init(cls: type[FixedKeyAttr]) -> Callable[..., None]:
     unique values: FixedKeyAttr.__init__'s loop over the fields, its dicts
     and Kind.coerce's type dispatch cost several times the work.  The
     generated one reads each field by name, turns None, a plain in-range int
-    or a (value, mask) pair of them (the common cases) into a Masked inline,
+    (below 256: Kind.small's shared one) or a (value, mask) pair of them (the
+    common cases) into a Masked inline,
     and hands every other value to Kind.coerce; errors take the general path,
     so behaviour and messages are the same.
     """
@@ -209,6 +213,7 @@ def _compile_init(cls: type[FixedKeyAttr]) -> Callable[..., None]:
     for i, s in enumerate(specs):
         lines.append(_INIT_FIELD.format(i=i, full=s.kind.full, where=f"{cls.NAME}.{s.name}"))
         namespace[f"coerce{i}"] = s.kind.coerce
+        namespace[f"small{i}"] = s.kind.small
         namespace[f"set{i}"] = cls.__dict__[s.name].__set__
     return cast(Callable[..., None], define("\n".join(lines) + "\n", namespace)["__init__"])
 
