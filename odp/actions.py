@@ -49,7 +49,12 @@ class Actions:
 
     @classmethod
     def of(cls, *items: Action) -> Actions:
-        return cls(items)
+        for a in items:
+            if not isinstance(a, Action):
+                raise FieldError(f"actions: {a!r} is not an action")
+        self = object.__new__(cls)
+        _set_items(self, items)
+        return self
 
     def __iter__(self) -> Iterator[Action]:
         return iter(self.items)
@@ -76,6 +81,9 @@ class Actions:
 
     def __repr__(self) -> str:
         return f"Actions({str(self)!r})"
+
+
+_set_items: Any = Actions.__dict__["items"].__set__
 
 
 def _actions(value: Iterable[Action] | Actions) -> Actions:

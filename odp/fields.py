@@ -16,12 +16,12 @@ from __future__ import annotations
 import enum
 import ipaddress
 from dataclasses import dataclass
-from typing import Union
+from typing import Any, Union
 
 from odp.errors import FieldError
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(frozen=True, slots=True, eq=False, init=False)
 class Masked:
     """A field value together with its mask.
 
@@ -31,6 +31,13 @@ class Masked:
 
     value: int
     mask: int
+
+    def __init__(self, value: int, mask: int) -> None:
+        # The slots' own setters: a frozen dataclass's __init__ goes through
+        # object.__setattr__ by name, which costs twice as much, and every
+        # field of every key attribute built is one of these.
+        _set_value(self, value)
+        _set_mask(self, mask)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Masked):
@@ -52,6 +59,9 @@ class Masked:
         """Whether a concrete ``value`` matches this masked value."""
         return (value & self.mask) == (self.value & self.mask)
 
+
+_set_value: Any = Masked.__dict__["value"].__set__
+_set_mask: Any = Masked.__dict__["mask"].__set__
 
 WILDCARD = Masked(0, 0)
 
@@ -124,6 +134,10 @@ class Kind(enum.Enum):
         self.family = family
         self.bits = bits
         self.full = (1 << bits) - 1
+        #: The exact values 0..255, shared (Masked is immutable): protocols, ports
+        #: and flags repeat in every flow, and an object not allocated is one the
+        #: garbage collector never walks.
+        self.small = tuple(Masked(v, self.full) for v in range(min(256, self.full + 1)))
 
     # -- text of a single value (no mask) --------------------------------
     def parse_value(self, text: str) -> int:
@@ -175,6 +189,11 @@ class Kind(enum.Enum):
     # -- natural Python values -------------------------------------------
     def coerce(self, raw: object, field: str) -> Masked:
         """Turn a natural Python value into a ``Masked`` for field ``field``."""
+        # The common cases first, without the dispatch below (attributes built per flow).
+        if raw is None:
+            return WILDCARD
+        if type(raw) is int and 0 <= raw <= self.full:
+            return self.small[raw] if raw < 256 else Masked(raw, self.full)
         try:
             result = self._coerce(raw)
         except (ValueError, TypeError) as exc:

@@ -23,9 +23,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar, cast
 
+from odp._codegen import define
 from odp.constants import VLAN_CFI, KeyAttrType, TunnelFlag
 from odp.errors import FieldError
-from odp.fields import FieldSpec, Kind, Masked
+from odp.fields import WILDCARD, FieldSpec, Kind, Masked, _set_mask, _set_value
 
 A = TypeVar("A", bound="KeyAttr")
 F = TypeVar("F", bound="FixedKeyAttr")
@@ -66,20 +67,13 @@ class FixedKeyAttr(KeyAttr):
     TEXT_FIELDS: ClassVar[tuple[FieldSpec, ...]]
 
     def __init__(self, *args: object, **kwargs: object) -> None:
+        # Each class gets a generated __init__ (_compile_init) with the same
+        # behaviour; this one is what it falls back to for positional values.
         specs = self.FIELDS
-        if len(args) > len(specs):
-            raise FieldError(f"{self.NAME}: takes at most {len(specs)} positional values, got {len(args)}")
-        given: dict[str, object] = {}
-        for spec, arg in zip(specs, args):
-            given[spec.name] = arg
-        for name, value in kwargs.items():
-            if name in given:
-                raise FieldError(f"{self.NAME}: {name} given twice")
-            given[name] = value
-        names = {s.name for s in specs}
-        unknown = sorted(set(given) - names)
+        given = _given(self, args, kwargs)
+        unknown = sorted(set(given) - {s.name for s in specs})
         if unknown:
-            raise FieldError(f"{self.NAME}: unknown field {unknown[0]!r} (fields: {', '.join(s.name for s in specs)})")
+            _unknown_field(self, unknown)
         for spec in specs:
             object.__setattr__(self, spec.name, spec.kind.coerce(given.get(spec.name), f"{self.NAME}.{spec.name}"))
 
@@ -137,6 +131,93 @@ class FixedKeyAttr(KeyAttr):
         return f"{type(self).__name__}({', '.join(shown)})"
 
 
+def _given(attr: FixedKeyAttr, args: tuple[object, ...], kwargs: dict[str, object]) -> dict[str, object]:
+    """The field values given positionally and by name, by field name."""
+    specs = attr.FIELDS
+    if len(args) > len(specs):
+        raise FieldError(f"{attr.NAME}: takes at most {len(specs)} positional values, got {len(args)}")
+    given: dict[str, object] = {}
+    for spec, arg in zip(specs, args):
+        given[spec.name] = arg
+    for name, value in kwargs.items():
+        if name in given:
+            raise FieldError(f"{attr.NAME}: {name} given twice")
+        given[name] = value
+    return given
+
+
+def _unknown_field(attr: FixedKeyAttr, names: Iterable[str]) -> None:
+    first = sorted(names)[0]
+    raise FieldError(f"{attr.NAME}: unknown field {first!r} (fields: {', '.join(s.name for s in attr.FIELDS)})")
+
+
+_INIT_FIELD = """
+    if v{i} is None:
+        v{i} = WILDCARD
+    elif type(v{i}) is int and 0 <= v{i} <= {full}:
+        if v{i} < 256:
+            v{i} = small{i}[v{i}]
+        else:
+            m = new(Masked)
+            set_value(m, v{i})
+            set_mask(m, {full})
+            v{i} = m
+    elif type(v{i}) is tuple and len(v{i}) == 2 and type(v{i}[0]) is int and type(v{i}[1]) is int \\
+            and 0 <= v{i}[0] <= {full} and 0 <= v{i}[1] <= {full}:
+        m = new(Masked)
+        set_value(m, v{i}[0])
+        set_mask(m, v{i}[1])
+        v{i} = m
+    else:
+        v{i} = coerce{i}(v{i}, {where!r})
+    set{i}(self, v{i})"""
+
+
+def _compile_init(cls: type[FixedKeyAttr]) -> Callable[..., None]:
+    """``cls.__init__`` generated from its FIELDS, as dataclasses does.
+
+    A controller builds a fresh attribute for every flow it installs, with
+    unique values: FixedKeyAttr.__init__'s loop over the fields, its dicts
+    and Kind.coerce's type dispatch cost several times the work.  The
+    generated one reads each field by name, turns None, a plain in-range int
+    (below 256: Kind.small's shared one) or a (value, mask) pair of them (the
+    common cases) into a Masked inline,
+    and hands every other value to Kind.coerce; errors take the general path,
+    so behaviour and messages are the same.
+    """
+    specs = cls.FIELDS
+    n = len(specs)
+    names = "".join(f"v{i}, " for i in range(n))
+    lines = [
+        "def __init__(self, *args, **kwargs):",
+        # Positional values only (InPort(1), EthType(0x0800)): no dict at all.
+        f"    if args and not kwargs and len(args) <= {n}:",
+        f"        {names}= args + NONES[len(args):]",
+        "    else:",
+        "        if args:",
+        "            kwargs = given(self, args, kwargs)",
+        *(f"        v{i} = kwargs.pop({s.name!r}, None)" for i, s in enumerate(specs)),
+        "        if kwargs:",
+        "            unknown_field(self, kwargs)",
+    ]
+    namespace: dict[str, Any] = {
+        "given": _given,
+        "NONES": (None,) * n,
+        "unknown_field": _unknown_field,
+        "WILDCARD": WILDCARD,
+        "Masked": Masked,
+        "new": object.__new__,
+        "set_value": _set_value,
+        "set_mask": _set_mask,
+    }
+    for i, s in enumerate(specs):
+        lines.append(_INIT_FIELD.format(i=i, full=s.kind.full, where=f"{cls.NAME}.{s.name}"))
+        namespace[f"coerce{i}"] = s.kind.coerce
+        namespace[f"small{i}"] = s.kind.small
+        namespace[f"set{i}"] = cls.__dict__[s.name].__set__
+    return cast(Callable[..., None], define("\n".join(lines) + "\n", namespace)["__init__"])
+
+
 T = KeyAttrType
 U8, U16, U32, U64 = Kind.U8, Kind.U16, Kind.U32, Kind.U64
 
@@ -169,6 +250,7 @@ def _fixed(type_: KeyAttrType, name: str, fmt: str) -> Callable[[type[F]], type[
         cls.FIELDS = specs
         cls.SIZE = struct.calcsize(fmt)
         cls.TEXT_FIELDS = _print_order(specs) if all(s.show for s in specs) else ()
+        cls.__init__ = _compile_init(cls)  # type: ignore[method-assign]
         return cls
 
     return install
@@ -458,6 +540,10 @@ _TUNNEL_FIELDS: tuple[FieldSpec, ...] = (
 )
 
 
+_TUNNEL_NAMES = frozenset(s.name for s in _TUNNEL_FIELDS)
+_TUNNEL_COERCE = tuple((s.name, s.kind, f"tunnel.{s.name}") for s in _TUNNEL_FIELDS)
+
+
 @dataclass(frozen=True, slots=True, init=False, repr=False)
 class Tunnel(KeyAttr):
     """OVS_KEY_ATTR_TUNNEL: tunnel metadata of a received packet, or to set before output.
@@ -502,14 +588,13 @@ class Tunnel(KeyAttr):
         normalize: bool = True,
         **kwargs: object,
     ) -> None:
-        names = {s.name for s in _TUNNEL_FIELDS}
-        unknown = sorted(set(kwargs) - names)
+        unknown = sorted(kwargs.keys() - _TUNNEL_NAMES)
         if unknown:
             raise FieldError(
                 f"tunnel: unknown field {unknown[0]!r} (fields: {', '.join(s.name for s in _TUNNEL_FIELDS)},"
                 " geneve, erspan)"
             )
-        values = {s.name: s.kind.coerce(kwargs.get(s.name), f"tunnel.{s.name}") for s in _TUNNEL_FIELDS}
+        values = {name: kind.coerce(kwargs.get(name), where) for name, kind, where in _TUNNEL_COERCE}
         fl = values["flags"]
         if fl.value & ~0xF or fl.mask & ~0xF:
             raise FieldError("tunnel.flags: only oam, df, csum and key (0x1..0x8) exist")
@@ -755,6 +840,21 @@ def _check_unique(attrs: Iterable[KeyAttr], where: str) -> None:
         seen.add(t)
 
 
+#: Tuples of attribute classes _check_unique has passed: a Match of a shape
+#: seen before (a controller builds many) skips the loop.  Only classes whose
+#: TYPE is a class constant (not UnknownKeyAttr's per-instance one) qualify.
+_UNIQUE_SHAPES: set[tuple[type, ...]] = set()
+_UNIQUE_SHAPES_MAX = 4096
+
+
+def _remember_shape(attrs: tuple[KeyAttr, ...]) -> None:
+    shape = tuple(map(type, attrs))
+    if all(isinstance(c.__dict__.get("TYPE"), int) for c in shape):
+        if len(_UNIQUE_SHAPES) >= _UNIQUE_SHAPES_MAX:
+            _UNIQUE_SHAPES.clear()
+        _UNIQUE_SHAPES.add(shape)
+
+
 def _identity(attrs: Iterable[KeyAttr], mask_only: Iterable[KeyAttr]) -> frozenset[object]:
     ident: set[object] = set()
     for a in attrs:
@@ -782,11 +882,14 @@ class Match:
     mask_only: tuple[KeyAttr, ...] = field(default=())
 
     def __init__(self, *attrs: KeyAttr, mask_only: Iterable[KeyAttr] = ()) -> None:
-        _check_unique(attrs, "match")
+        if tuple(map(type, attrs)) not in _UNIQUE_SHAPES:
+            _check_unique(attrs, "match")
+            _remember_shape(attrs)
         mo = tuple(mask_only)
-        _check_unique(mo, "match mask")
-        object.__setattr__(self, "attrs", tuple(attrs))
-        object.__setattr__(self, "mask_only", mo)
+        if mo:
+            _check_unique(mo, "match mask")
+        _set_attrs(self, attrs)
+        _set_mask_only(self, mo)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Match):
@@ -844,3 +947,7 @@ class Match:
 
     def __repr__(self) -> str:
         return f"Match({str(self)!r})"
+
+
+_set_attrs: Any = Match.__dict__["attrs"].__set__
+_set_mask_only: Any = Match.__dict__["mask_only"].__set__
